@@ -1,0 +1,30 @@
+//! Pure fingerprinting of bytes for mirador: MAC addresses and their vendors,
+//! and one module per protocol that carries identity. Parsers take `&[u8]`
+//! and return borrowed views or typed errors; data files are parsed from text
+//! handed in by the caller. No I/O, no threads.
+
+pub mod mac;
+pub mod oui;
+pub mod proto;
+
+pub use mac::MacAddr;
+pub use oui::{OuiMatch, OuiRegistry};
+
+/// A data file entry that could not be loaded: which file, which line, why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{source_name}:{line}: {message}")]
+pub struct DataError {
+    pub source_name: String,
+    pub line: usize,
+    pub message: String,
+}
+
+impl DataError {
+    pub fn new(source_name: &str, line: usize, message: String) -> DataError {
+        DataError {
+            source_name: source_name.to_string(),
+            line,
+            message,
+        }
+    }
+}

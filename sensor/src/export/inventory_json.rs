@@ -1,0 +1,31 @@
+//! The inventory as one JSON document (schema in `docs/inventory.md`).
+
+use std::io::Write;
+
+use serde::Serialize;
+
+use crate::capture::Timestamp;
+use crate::inventory::InventorySnapshot;
+
+/// Names the document's layout; bumped when a field changes meaning.
+pub const SCHEMA: &str = "mirador.inventory/1";
+
+#[derive(Serialize)]
+struct Document<'a> {
+    schema: &'static str,
+    generator: &'static str,
+    generated_at: Timestamp,
+    #[serde(flatten)]
+    inventory: &'a InventorySnapshot,
+}
+
+/// Writes the inventory, pretty-printed for diffs and people.
+pub fn write(out: impl Write, inventory: &InventorySnapshot) -> serde_json::Result<()> {
+    let doc = Document {
+        schema: SCHEMA,
+        generator: concat!("mirador ", env!("CARGO_PKG_VERSION")),
+        generated_at: Timestamp::now(),
+        inventory,
+    };
+    serde_json::to_writer_pretty(out, &doc)
+}

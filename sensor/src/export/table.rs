@@ -1,0 +1,105 @@
+//! The device table printed at the end of an analysis.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use crate::inventory::{Device, InventorySnapshot};
+
+/// Writes up to `max_rows` devices (0: all), busiest first.
+pub fn write(mut out: impl Write, inventory: &InventorySnapshot, max_rows: usize) -> io::Result<()> {
+    let mut devices: Vec<&Device> = inventory.devices.iter().collect();
+    devices.sort_by(|a, b| b.sent.bytes.cmp(&a.sent.bytes).then(a.mac.cmp(&b.mac)));
+    let shown = if max_rows == 0 { devices.len() } else { max_rows.min(devices.len()) };
+    writeln!(
+        out,
+        "{:<17}  {:<22}  {:<31}  {:>9}  {:>10}  {:<8}  {}",
+        "MAC", "VENDOR", "ADDRESSES", "PKTS OUT", "BYTES OUT", "ROLE", "PROTOCOLS"
+    )?;
+    for d in &devices[..shown] {
+        writeln!(
+            out,
+            "{:<17}  {:<22}  {:<31}  {:>9}  {:>10}  {:<8}  {}",
+            d.mac.to_string(),
+            clip(&vendor(d), 22),
+            clip(&addresses(d), 31),
+            d.sent.packets,
+            human_bytes(d.sent.bytes),
+            role(d),
+            d.protocols.iter().map(|p| p.name()).collect::<Vec<_>>().join(",")
+        )?;
+    }
+    if shown < devices.len() {
+        writeln!(out, "... and {} more devices (all of them are in --inventory)", devices.len() - shown)?;
+    }
+    writeln!(
+        out,
+        "{} devices, {} of them routers; {} remote hosts",
+        devices.len(),
+        devices.iter().filter(|d| d.is_router()).count(),
+        inventory.remote_hosts.len()
+    )
+}
+
+fn vendor(d: &Device) -> String {
+    match (&d.vendor, d.locally_administered) {
+        (Some(v), _) => v.clone(),
+        (None, true) => "(random MAC)".into(),
+        (None, false) => "(unregistered)".into(),
+    }
+}
+
+fn addresses(d: &Device) -> String {
+    let mut ips: Vec<_> = d.ips.iter().map(|b| b.ip).collect();
+    // IPv4 first: the address people look for.
+    ips.sort_by_key(|ip| (ip.is_ipv6(), *ip));
+    let mut s = String::new();
+    for (i, ip) in ips.iter().take(2).enumerate() {
+        if i > 0 {
+            s.push(' ');
+        }
+        let _ = write!(s, "{ip}");
+    }
+    if ips.len() > 2 {
+        let _ = write!(s, " +{}", ips.len() - 2);
+    }
+    s
+}
+
+fn role(d: &Device) -> &'static str {
+    if d.is_router() { "router" } else { "host" }
+}
+
+fn clip(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(width - 1).collect();
+        t.push('~');
+        t
+    }
+}
+
+/// Bytes with a binary unit: `1.5 MiB`.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_bytes_and_clips() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(3 << 30), "3.0 GiB");
+        assert_eq!(clip("Hon Hai Precision Ind.", 10), "Hon Hai P~");
+    }
+}

@@ -1,0 +1,446 @@
+//! Bidirectional flows: per-worker tables of conversations keyed on the
+//! 5-tuple plus VLAN, with per-direction counters and streaming statistics,
+//! TCP state, idle and active timeouts, and a cap on live flows that evicts
+//! the longest-idle one. A finished flow is handed to the caller, who turns
+//! it into a `flow` event.
+
+mod key;
+mod table;
+
+use classifiers::RunningStats;
+use etherparse::TransportSlice;
+use fingerprints::MacAddr;
+
+use crate::capture::Timestamp;
+use crate::decode::{Fragment, IpPacket, PacketView, TunnelKind, Vlans};
+
+pub use key::{Endpoint, FlowKey};
+use table::LruTable;
+
+/// Timeouts and caps of the flow tables.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FlowConfig {
+    /// A flow with no packet for this long ends (seconds).
+    pub idle_timeout: u64,
+    /// A TCP flow closed by FIN or RST ends after this much quiet (seconds).
+    pub closed_timeout: u64,
+    /// A flow still active after this long is reported and restarted
+    /// (seconds), so that long sessions appear in the events.
+    pub active_timeout: u64,
+    /// Live flows across all workers; beyond it the longest-idle is evicted.
+    pub max_flows: usize,
+}
+
+impl FlowConfig {
+    /// For live capture: flows are reported soon after they go quiet, and
+    /// the table holds only what is active (Suricata and Zeek time idle
+    /// flows out after one to ten minutes).
+    pub fn live() -> FlowConfig {
+        FlowConfig {
+            idle_timeout: 300,
+            closed_timeout: 30,
+            active_timeout: 3600,
+            max_flows: 1_000_000,
+        }
+    }
+
+    /// For recorded captures: time runs as fast as the disk, and gaps often
+    /// come from how captures were cut and joined, so flows stay open longer
+    /// (nDPI's reader never times flows out in files). The cap still bounds
+    /// the table.
+    pub fn offline() -> FlowConfig {
+        FlowConfig {
+            idle_timeout: 3600,
+            closed_timeout: 60,
+            active_timeout: 86_400,
+            ..FlowConfig::live()
+        }
+    }
+}
+
+impl Default for FlowConfig {
+    fn default() -> FlowConfig {
+        FlowConfig::live()
+    }
+}
+
+/// TCP flag bits, as in the TCP header's flags byte.
+pub mod tcp_flags {
+    pub const FIN: u8 = 0x01;
+    pub const SYN: u8 = 0x02;
+    pub const RST: u8 = 0x04;
+    pub const PSH: u8 = 0x08;
+    pub const ACK: u8 = 0x10;
+    pub const URG: u8 = 0x20;
+    pub const ECE: u8 = 0x40;
+    pub const CWR: u8 = 0x80;
+}
+
+/// The connection state, as EVE's `flow.state` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlowState {
+    /// Packets in one direction only so far (or a TCP handshake not finished).
+    New,
+    /// Both directions have spoken.
+    Established,
+    /// TCP: FIN in both directions, or RST.
+    Closed,
+}
+
+/// Why a flow was reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// No packet for the idle (or closed) timeout.
+    Timeout,
+    /// Reached the active timeout; the conversation goes on in a new flow.
+    ActiveTimeout,
+    /// Evicted to respect the cap on live flows.
+    Evicted,
+    /// The input ended (end of the capture files, or the sensor stopped).
+    Shutdown,
+}
+
+/// One direction of a flow.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct DirectionStats {
+    pub pkts: u64,
+    /// Captured frame bytes (link header included), as Suricata and nDPI count them.
+    pub bytes: u64,
+    /// Transport payload bytes as announced by the headers.
+    pub payload_bytes: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last: Option<Timestamp>,
+    /// OR of the TCP flags seen.
+    #[serde(skip)]
+    pub tcp_flags: u8,
+    /// Captured frame lengths.
+    pub pkt_len: RunningStats,
+    /// Gaps between consecutive packets, in microseconds.
+    pub iat_us: RunningStats,
+}
+
+impl DirectionStats {
+    fn record(&mut self, p: &FlowPacket) {
+        if let Some(last) = self.last {
+            self.iat_us.push(p.ts.since(last) as f64 / 1000.0);
+        }
+        self.pkts += 1;
+        self.bytes += u64::from(p.len);
+        self.payload_bytes += u64::from(p.payload_len);
+        self.first.get_or_insert(p.ts);
+        self.last = Some(p.ts.max(self.last.unwrap_or_default()));
+        self.tcp_flags |= p.tcp_flags;
+        self.pkt_len.push(f64::from(p.len));
+    }
+}
+
+/// A conversation between two endpoints, oriented client -> server.
+#[derive(Debug, Clone)]
+pub struct Flow {
+    /// Unique per sensor run.
+    pub id: u64,
+    pub key: FlowKey,
+    pub client: Endpoint,
+    pub server: Endpoint,
+    pub client_mac: Option<MacAddr>,
+    pub server_mac: Option<MacAddr>,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub to_server: DirectionStats,
+    pub to_client: DirectionStats,
+    pub state: FlowState,
+    /// The tunnel the flow's packets came in, if any.
+    pub tunnel: Option<TunnelKind>,
+}
+
+impl Flow {
+    pub fn protocol(&self) -> u8 {
+        self.key.protocol
+    }
+
+    pub fn vlans(&self) -> Vlans {
+        self.key.vlans
+    }
+
+    fn new(id: u64, key: FlowKey, p: &FlowPacket) -> Flow {
+        // The client opens the conversation: the sender of a SYN, the
+        // receiver of a SYN+ACK, otherwise whoever spoke first.
+        let syn_ack = p.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK)
+            == tcp_flags::SYN | tcp_flags::ACK;
+        let (client, server, client_mac, server_mac) = if syn_ack {
+            (p.dst, p.src, p.dst_mac, p.src_mac)
+        } else {
+            (p.src, p.dst, p.src_mac, p.dst_mac)
+        };
+        Flow {
+            id,
+            key,
+            client,
+            server,
+            client_mac,
+            server_mac,
+            start: p.ts,
+            end: p.ts,
+            to_server: DirectionStats::default(),
+            to_client: DirectionStats::default(),
+            state: FlowState::New,
+            tunnel: p.tunnel,
+        }
+    }
+
+    /// Adds a packet and tells how it touched the flow.
+    fn record(&mut self, p: &FlowPacket, new_flow: bool) -> Touched {
+        let to_server = p.src == self.client;
+        let dir = if to_server {
+            self.server_mac = self.server_mac.or(p.dst_mac);
+            &mut self.to_server
+        } else {
+            self.server_mac = self.server_mac.or(p.src_mac);
+            &mut self.to_client
+        };
+        dir.record(p);
+        let first_in_direction = dir.pkts == 1;
+        self.end = self.end.max(p.ts);
+        self.state = self.next_state(p.tcp_flags);
+        Touched {
+            new_flow,
+            to_server,
+            first_in_direction,
+        }
+    }
+
+    fn next_state(&self, flags: u8) -> FlowState {
+        use tcp_flags::{FIN, RST};
+        let both = self.to_server.pkts > 0 && self.to_client.pkts > 0;
+        if self.key.protocol == TCP {
+            let fin_both = self.to_server.tcp_flags & self.to_client.tcp_flags & FIN != 0;
+            if self.state == FlowState::Closed || flags & RST != 0 || fin_both {
+                return FlowState::Closed;
+            }
+        }
+        if both {
+            FlowState::Established
+        } else {
+            FlowState::New
+        }
+    }
+
+    /// Total packets in both directions.
+    pub fn pkts(&self) -> u64 {
+        self.to_server.pkts + self.to_client.pkts
+    }
+}
+
+const TCP: u8 = 6;
+
+/// What a flow needs from a packet.
+#[derive(Debug, Clone, Copy)]
+pub struct FlowPacket {
+    pub ts: Timestamp,
+    pub src: Endpoint,
+    pub dst: Endpoint,
+    pub src_mac: Option<MacAddr>,
+    pub dst_mac: Option<MacAddr>,
+    pub key: FlowKey,
+    pub len: u32,
+    pub payload_len: u32,
+    pub tcp_flags: u8,
+    pub tunnel: Option<TunnelKind>,
+}
+
+impl FlowPacket {
+    /// The flow view of an IP packet; `None` for packets that belong to no
+    /// flow (non-IP, and IP fragments after the first, which carry no ports).
+    pub fn new(ts: Timestamp, len: u32, view: &PacketView<'_>) -> Option<FlowPacket> {
+        let crate::decode::Network::Ip(ip) = &view.network else {
+            return None;
+        };
+        if ip.fragment == Fragment::Later {
+            return None;
+        }
+        let (src_port, dst_port) = ip.ports();
+        let src = Endpoint {
+            ip: ip.src,
+            port: src_port,
+        };
+        let dst = Endpoint {
+            ip: ip.dst,
+            port: dst_port,
+        };
+        let (key, _) = FlowKey::new(src, dst, ip.protocol, view.vlans);
+        let (tcp_flags, payload_len) = transport_facts(ip);
+        Some(FlowPacket {
+            ts,
+            src,
+            dst,
+            src_mac: view.src_mac,
+            dst_mac: view.dst_mac,
+            key,
+            len,
+            payload_len,
+            tcp_flags,
+            tunnel: view.tunnel,
+        })
+    }
+}
+
+/// TCP flags and the transport payload length announced by the headers.
+fn transport_facts(ip: &IpPacket<'_>) -> (u8, u32) {
+    match &ip.transport {
+        Some(TransportSlice::Tcp(t)) => {
+            let header = t.header_slice();
+            let flags = header.get(13).copied().unwrap_or(0);
+            (flags, len32(t.payload().len()))
+        }
+        Some(TransportSlice::Udp(u)) => (0, u32::from(u.length()).saturating_sub(8)),
+        _ => (0, len32(ip.payload.len())),
+    }
+}
+
+fn len32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// What happened to the packet's flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Touched {
+    /// The packet started a new flow.
+    pub new_flow: bool,
+    /// The packet travels client -> server.
+    pub to_server: bool,
+    /// The packet is the first of its direction in the flow.
+    pub first_in_direction: bool,
+}
+
+/// Counters of one worker's flow table.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct FlowCounters {
+    pub created: u64,
+    pub ended: u64,
+    pub evicted: u64,
+    pub live: u64,
+}
+
+/// One worker's flows.
+pub struct FlowTracker {
+    config: FlowConfig,
+    /// This worker's share of the cap.
+    max_live: usize,
+    table: LruTable<Flow>,
+    next_id: u64,
+    id_stride: u64,
+    counters: FlowCounters,
+}
+
+impl FlowTracker {
+    /// A tracker for worker `worker` of `workers`: flow ids interleave so
+    /// they stay unique across workers, and the cap is shared out.
+    pub fn new(config: FlowConfig, worker: usize, workers: usize) -> FlowTracker {
+        let workers = workers.max(1);
+        let max_live = (config.max_flows / workers).max(1);
+        FlowTracker {
+            config,
+            max_live,
+            table: LruTable::with_capacity(max_live.min(1 << 16)),
+            next_id: worker as u64 + 1,
+            id_stride: workers as u64,
+            counters: FlowCounters::default(),
+        }
+    }
+
+    /// Adds a packet to its flow, creating the flow if needed. Flows the
+    /// packet ends (a reused 5-tuple, an evicted flow, an active timeout) are
+    /// passed to `ended`.
+    pub fn update(&mut self, p: &FlowPacket, ended: &mut impl FnMut(Flow, EndReason)) -> Touched {
+        if let Some(flow) = self.table.get_mut(&p.key) {
+            let reason = ending_reason(flow, p, &self.config);
+            if reason.is_none() {
+                return flow.record(p, false);
+            }
+            if let (Some(reason), Some(old)) = (reason, self.table.remove(&p.key)) {
+                self.finish(old, reason, ended);
+            }
+        }
+        while self.table.len() >= self.max_live {
+            let Some((_, oldest)) = self.table.pop_oldest() else {
+                break;
+            };
+            self.counters.evicted += 1;
+            self.finish(oldest, EndReason::Evicted, ended);
+        }
+        let id = self.next_id;
+        self.next_id += self.id_stride;
+        self.counters.created += 1;
+        self.table.insert(p.key, Flow::new(id, p.key, p)).record(p, true)
+    }
+
+    /// Ends the flows that have been idle past their timeout at `now`.
+    pub fn expire(&mut self, now: Timestamp, ended: &mut impl FnMut(Flow, EndReason)) {
+        let idle = Timestamp::from_secs(self.config.idle_timeout).0;
+        while let Some((_, oldest)) = self.table.oldest() {
+            // The table is in recency order, so once the oldest flow is
+            // within the idle timeout every other one is too. Closed TCP
+            // flows have a shorter timeout and may wait for their turn.
+            if now.since(oldest.end) < idle.min(self.timeout_of(oldest)) {
+                break;
+            }
+            let Some((_, flow)) = self.table.pop_oldest() else {
+                break;
+            };
+            self.finish(flow, EndReason::Timeout, ended);
+        }
+    }
+
+    /// Ends every flow (end of input).
+    pub fn drain(&mut self, ended: &mut impl FnMut(Flow, EndReason)) {
+        while let Some((_, flow)) = self.table.pop_oldest() {
+            self.finish(flow, EndReason::Shutdown, ended);
+        }
+    }
+
+    pub fn counters(&self) -> FlowCounters {
+        FlowCounters {
+            live: self.table.len() as u64,
+            ..self.counters
+        }
+    }
+
+    fn timeout_of(&self, flow: &Flow) -> u64 {
+        let secs = if flow.state == FlowState::Closed {
+            self.config.closed_timeout
+        } else {
+            self.config.idle_timeout
+        };
+        Timestamp::from_secs(secs).0
+    }
+
+    fn finish(&mut self, flow: Flow, reason: EndReason, ended: &mut impl FnMut(Flow, EndReason)) {
+        self.counters.ended += 1;
+        ended(flow, reason);
+    }
+}
+
+/// Whether this packet must end the flow before being counted: the flow
+/// timed out (expiry runs once a second, so it may not have yet), or
+/// outlived the active timeout. A SYN after a close stays in the flow, as a
+/// retry usually is, until the closed timeout passes.
+fn ending_reason(flow: &Flow, p: &FlowPacket, config: &FlowConfig) -> Option<EndReason> {
+    let quiet = p.ts.since(flow.end);
+    let timeout = if flow.state == FlowState::Closed {
+        config.closed_timeout
+    } else {
+        config.idle_timeout
+    };
+    if quiet >= Timestamp::from_secs(timeout).0 {
+        return Some(EndReason::Timeout);
+    }
+    if p.ts.since(flow.start) >= Timestamp::from_secs(config.active_timeout).0 {
+        return Some(EndReason::ActiveTimeout);
+    }
+    None
+}

@@ -1,0 +1,379 @@
+//! What the inventory knows about one device or remote host.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+use fingerprints::{MacAddr, OuiMatch};
+use serde::Serialize;
+
+use crate::capture::Timestamp;
+use crate::decode::Vlans;
+use crate::extract::{BindingSource, RouterEvidence};
+
+/// Protocols a device was seen speaking, by the layer that names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Protocol {
+    Arp,
+    Ipv4,
+    Ipv6,
+    Icmp,
+    Icmpv6,
+    Igmp,
+    Tcp,
+    Udp,
+    Sctp,
+    OtherIp,
+    Dhcp,
+    Ndp,
+    Lldp,
+    Eapol,
+    /// 802.3 frames with an LLC header (CDP, STP, ...).
+    Llc,
+    OtherEthernet,
+}
+
+impl Protocol {
+    const ALL: [Protocol; 16] = [
+        Protocol::Arp,
+        Protocol::Ipv4,
+        Protocol::Ipv6,
+        Protocol::Icmp,
+        Protocol::Icmpv6,
+        Protocol::Igmp,
+        Protocol::Tcp,
+        Protocol::Udp,
+        Protocol::Sctp,
+        Protocol::OtherIp,
+        Protocol::Dhcp,
+        Protocol::Ndp,
+        Protocol::Lldp,
+        Protocol::Eapol,
+        Protocol::Llc,
+        Protocol::OtherEthernet,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Arp => "arp",
+            Protocol::Ipv4 => "ipv4",
+            Protocol::Ipv6 => "ipv6",
+            Protocol::Icmp => "icmp",
+            Protocol::Icmpv6 => "icmpv6",
+            Protocol::Igmp => "igmp",
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+            Protocol::Sctp => "sctp",
+            Protocol::OtherIp => "other_ip",
+            Protocol::Dhcp => "dhcp",
+            Protocol::Ndp => "ndp",
+            Protocol::Lldp => "lldp",
+            Protocol::Eapol => "eapol",
+            Protocol::Llc => "llc",
+            Protocol::OtherEthernet => "other_ethernet",
+        }
+    }
+
+    /// The transport protocol of an IP packet.
+    pub fn of_ip(protocol: u8) -> Protocol {
+        match protocol {
+            1 => Protocol::Icmp,
+            2 => Protocol::Igmp,
+            6 => Protocol::Tcp,
+            17 => Protocol::Udp,
+            58 => Protocol::Icmpv6,
+            132 => Protocol::Sctp,
+            _ => Protocol::OtherIp,
+        }
+    }
+
+    /// A non-IP frame's protocol by EtherType (below 0x0600: an 802.3
+    /// length, so LLC follows).
+    pub fn of_ether_type(ether_type: u16) -> Protocol {
+        match ether_type {
+            0x88cc => Protocol::Lldp,
+            0x888e => Protocol::Eapol,
+            0..0x0600 => Protocol::Llc,
+            _ => Protocol::OtherEthernet,
+        }
+    }
+}
+
+/// A set of [`Protocol`]s in one word.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProtocolSet(u32);
+
+impl ProtocolSet {
+    pub fn insert(&mut self, p: Protocol) {
+        self.0 |= 1 << p as u8;
+    }
+
+    pub fn union(&mut self, other: ProtocolSet) {
+        self.0 |= other.0;
+    }
+
+    pub fn contains(&self, p: Protocol) -> bool {
+        self.0 & (1 << p as u8) != 0
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Protocol> + '_ {
+        Protocol::ALL.into_iter().filter(|p| self.contains(*p))
+    }
+}
+
+impl Serialize for ProtocolSet {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter().map(Protocol::name))
+    }
+}
+
+/// Packets and bytes in one direction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Traffic {
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+impl Traffic {
+    pub fn add(&mut self, other: Traffic) {
+        self.packets += other.packets;
+        self.bytes += other.bytes;
+    }
+}
+
+/// An address a device uses, how it was learnt, and when.
+#[derive(Debug, Clone, Serialize)]
+pub struct IpBinding {
+    pub ip: IpAddr,
+    #[serde(serialize_with = "serialize_sources")]
+    pub sources: u8,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+}
+
+impl IpBinding {
+    pub fn has_source(&self, source: BindingSource) -> bool {
+        self.sources & source.bit() != 0
+    }
+
+    /// Learnt from the device's own protocol messages, not just its traffic.
+    pub fn is_announced(&self) -> bool {
+        self.sources & !BindingSource::Traffic.bit() != 0
+    }
+}
+
+fn serialize_sources<S: serde::Serializer>(bits: &u8, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(
+        BindingSource::ALL
+            .into_iter()
+            .filter(|b| bits & b.bit() != 0),
+    )
+}
+
+/// A set of addresses that stops growing at its cap and counts what it
+/// could not keep.
+#[derive(Debug, Clone, Serialize)]
+#[serde(bound = "T: Serialize + Ord")]
+pub struct CappedSet<T: std::hash::Hash + Eq> {
+    #[serde(serialize_with = "serialize_sorted")]
+    pub items: HashSet<T>,
+    /// Distinct items not kept because the set was full (an upper bound:
+    /// the same item may be counted twice).
+    pub overflow: u64,
+}
+
+fn serialize_sorted<T: Serialize + Ord, S: serde::Serializer>(
+    items: &HashSet<T>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    let mut sorted: Vec<&T> = items.iter().collect();
+    sorted.sort();
+    s.collect_seq(sorted)
+}
+
+impl<T: std::hash::Hash + Eq> Default for CappedSet<T> {
+    fn default() -> Self {
+        CappedSet {
+            items: HashSet::new(),
+            overflow: 0,
+        }
+    }
+}
+
+impl<T: std::hash::Hash + Eq> CappedSet<T> {
+    /// Adds `item`; returns false when it was new but the set was full.
+    pub fn insert(&mut self, item: T, cap: usize) -> bool {
+        if self.items.len() < cap || self.items.contains(&item) {
+            self.items.insert(item);
+            true
+        } else {
+            self.overflow += 1;
+            false
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
+/// A transport port a device answered on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ServicePort {
+    pub protocol: u8,
+    pub port: u16,
+}
+
+impl Serialize for ServicePort {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("{}/{}", Protocol::of_ip(self.protocol).name(), self.port))
+    }
+}
+
+/// The registry entry of a device's MAC.
+#[derive(Debug, Clone, Serialize)]
+pub struct OuiInfo {
+    pub prefix: String,
+    pub registry: fingerprints::oui::Registry,
+    pub organization: String,
+}
+
+/// A device: a unicast source MAC seen on the local segment.
+#[derive(Debug, Clone, Serialize)]
+pub struct Device {
+    pub mac: MacAddr,
+    /// The vendor, short form of the IEEE registration of the MAC's block.
+    pub vendor: Option<String>,
+    pub oui: Option<OuiInfo>,
+    /// The MAC is locally administered (randomised or assigned by
+    /// software), so its prefix names no vendor.
+    pub locally_administered: bool,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    pub ips: Vec<IpBinding>,
+    /// Addresses announced or used that did not fit under the cap.
+    pub ips_overflow: u64,
+    pub sent: Traffic,
+    pub received: Traffic,
+    pub protocols: ProtocolSet,
+    /// Peer IP addresses it exchanged traffic with.
+    pub peers: CappedSet<IpAddr>,
+    /// Ports it answered on, as `tcp/80`, `udp/53`.
+    pub server_ports: CappedSet<ServicePort>,
+    #[serde(serialize_with = "serialize_vlans")]
+    pub vlans: HashSet<Vlans>,
+    /// Why the device is taken for a router, if it is one.
+    pub router: Option<RouterEvidence>,
+    /// Remote addresses whose traffic it forwarded, counted toward the
+    /// router verdict (kept only until then).
+    #[serde(skip)]
+    pub forwarded: HashSet<IpAddr>,
+}
+
+fn serialize_vlans<S: serde::Serializer>(vlans: &HashSet<Vlans>, s: S) -> Result<S::Ok, S::Error> {
+    let mut ids: Vec<Vec<u16>> = vlans
+        .iter()
+        .filter(|v| !v.is_empty())
+        .map(|v| v.ids().collect())
+        .collect();
+    ids.sort();
+    s.collect_seq(ids)
+}
+
+impl Device {
+    pub fn new(mac: MacAddr, oui: Option<OuiMatch<'_>>, ts: Timestamp) -> Device {
+        Device {
+            mac,
+            vendor: oui.map(|m| m.vendor.to_string()),
+            oui: oui.map(|m| OuiInfo {
+                prefix: m.prefix.to_string(),
+                registry: m.registry,
+                organization: m.organization.to_string(),
+            }),
+            locally_administered: mac.is_locally_administered(),
+            first_seen: ts,
+            last_seen: ts,
+            ips: Vec::new(),
+            ips_overflow: 0,
+            sent: Traffic::default(),
+            received: Traffic::default(),
+            protocols: ProtocolSet::default(),
+            peers: CappedSet::default(),
+            server_ports: CappedSet::default(),
+            vlans: HashSet::new(),
+            router: None,
+            forwarded: HashSet::new(),
+        }
+    }
+
+    pub fn seen(&mut self, ts: Timestamp) {
+        self.first_seen = self.first_seen.min(ts);
+        self.last_seen = self.last_seen.max(ts);
+    }
+
+    pub fn binding(&self, ip: IpAddr) -> Option<&IpBinding> {
+        self.ips.iter().find(|b| b.ip == ip)
+    }
+
+    /// Records that the device uses `ip`; returns false if the cap kept it out.
+    pub fn bind(&mut self, ip: IpAddr, source: BindingSource, ts: Timestamp, cap: usize) -> bool {
+        if let Some(b) = self.ips.iter_mut().find(|b| b.ip == ip) {
+            b.sources |= source.bit();
+            b.first_seen = b.first_seen.min(ts);
+            b.last_seen = b.last_seen.max(ts);
+            return true;
+        }
+        if self.ips.len() >= cap {
+            self.ips_overflow += 1;
+            return false;
+        }
+        self.ips.push(IpBinding {
+            ip,
+            sources: source.bit(),
+            first_seen: ts,
+            last_seen: ts,
+        });
+        true
+    }
+
+    pub fn is_router(&self) -> bool {
+        self.router.is_some()
+    }
+}
+
+/// A host known only by its IP address: behind a router, or seen on a link
+/// that carries no MAC addresses.
+#[derive(Debug, Clone, Serialize)]
+pub struct RemoteHost {
+    pub ip: IpAddr,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    /// Routers (MACs) its traffic passed through.
+    pub via: CappedSet<MacAddr>,
+    /// Flows it took part in.
+    pub flows: u64,
+    /// Local peers (IP addresses) it exchanged traffic with.
+    pub peers: CappedSet<IpAddr>,
+}
+
+impl RemoteHost {
+    pub fn new(ip: IpAddr, ts: Timestamp) -> RemoteHost {
+        RemoteHost {
+            ip,
+            first_seen: ts,
+            last_seen: ts,
+            via: CappedSet::default(),
+            flows: 0,
+            peers: CappedSet::default(),
+        }
+    }
+
+    pub fn seen(&mut self, ts: Timestamp) {
+        self.first_seen = self.first_seen.min(ts);
+        self.last_seen = self.last_seen.max(ts);
+    }
+}

@@ -1,0 +1,382 @@
+//! The device inventory, shared between the workers that update it and the
+//! readers (exporters, the API) that read it while capture runs.
+//!
+//! A device is a unicast source MAC seen on the local segment. It is bound
+//! to the IP addresses it announces (ARP, DHCP, NDP) or sends from. A MAC
+//! through which traffic for many addresses passes is a router: the hosts
+//! behind it are kept as remote hosts keyed on IP, never merged into it.
+
+mod batch;
+pub mod device;
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use dashmap::DashMap;
+use fingerprints::{MacAddr, OuiRegistry};
+use serde::Serialize;
+
+pub use batch::{InventoryBatch, Sighting};
+pub use device::{Device, Protocol, RemoteHost, ServicePort};
+
+use crate::capture::Timestamp;
+use crate::extract::{BindingSource, Observation, RouterEvidence};
+
+/// Caps and thresholds of the inventory.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InventoryConfig {
+    /// Devices kept; beyond it the least recently seen are evicted.
+    pub max_devices: usize,
+    /// Remote hosts kept; beyond it the least recently seen are evicted.
+    pub max_remote_hosts: usize,
+    /// Addresses kept per device.
+    pub max_ips_per_device: usize,
+    /// Peers kept per device or remote host.
+    pub max_peers: usize,
+    /// Server ports kept per device.
+    pub max_server_ports: usize,
+    /// A MAC forwarding traffic for this many IPv4 addresses it does not
+    /// announce is a router (twice as many for IPv6, whose hosts have
+    /// several addresses each).
+    pub router_min_forwarded: usize,
+}
+
+impl Default for InventoryConfig {
+    fn default() -> InventoryConfig {
+        InventoryConfig {
+            max_devices: 100_000,
+            max_remote_hosts: 200_000,
+            max_ips_per_device: 32,
+            max_peers: 256,
+            max_server_ports: 64,
+            router_min_forwarded: 4,
+        }
+    }
+}
+
+/// Inventory counters, for the summary and metrics.
+#[derive(Debug, Default)]
+struct Counters {
+    devices_evicted: AtomicU64,
+    remote_hosts_evicted: AtomicU64,
+}
+
+/// The shared inventory.
+pub struct Inventory {
+    config: InventoryConfig,
+    oui: OuiRegistry,
+    devices: DashMap<MacAddr, Device>,
+    remote_hosts: DashMap<IpAddr, RemoteHost>,
+    /// Router addresses announced by DHCP servers (bounded: a segment has few).
+    router_ips: DashMap<IpAddr, ()>,
+    counters: Counters,
+}
+
+const MAX_ROUTER_IPS: usize = 256;
+
+/// A consistent copy of the inventory, ready to serialise.
+#[derive(Debug, Clone, Serialize)]
+pub struct InventorySnapshot {
+    pub devices: Vec<Device>,
+    pub remote_hosts: Vec<RemoteHost>,
+    pub devices_evicted: u64,
+    pub remote_hosts_evicted: u64,
+}
+
+impl Inventory {
+    pub fn new(config: InventoryConfig, oui: OuiRegistry) -> Inventory {
+        Inventory {
+            config,
+            oui,
+            devices: DashMap::new(),
+            remote_hosts: DashMap::new(),
+            router_ips: DashMap::new(),
+            counters: Counters::default(),
+        }
+    }
+
+    pub fn device_count(&self) -> usize {
+        self.devices.len()
+    }
+
+    pub fn remote_host_count(&self) -> usize {
+        self.remote_hosts.len()
+    }
+
+    pub fn device(&self, mac: MacAddr) -> Option<Device> {
+        self.devices.get(&mac).map(|d| d.clone())
+    }
+
+    /// Applies a worker's batch and empties it.
+    pub fn apply(&self, batch: &mut InventoryBatch) {
+        for (mac, activity) in &batch.activity {
+            if activity.sent.packets > 0 {
+                let mut d = self.device_entry(*mac, activity.first);
+                d.seen(activity.first);
+                d.seen(activity.last);
+                d.sent.add(activity.sent);
+                d.received.add(activity.received);
+                d.protocols.union(activity.protocols);
+                if d.vlans.len() < 16 {
+                    d.vlans.insert(activity.vlans);
+                }
+            } else if let Some(mut d) = self.devices.get_mut(mac) {
+                d.received.add(activity.received);
+            }
+        }
+        for (ts, observation) in &batch.observations {
+            self.observe(*ts, *observation);
+        }
+        for sighting in &batch.sightings {
+            self.sighting(sighting);
+        }
+        batch.clear();
+        self.enforce_caps();
+    }
+
+    /// A copy of everything, devices sorted by MAC and hosts by address.
+    pub fn snapshot(&self) -> InventorySnapshot {
+        let mut devices: Vec<Device> = self.devices.iter().map(|d| d.clone()).collect();
+        devices.sort_by_key(|d| d.mac);
+        for d in &mut devices {
+            d.ips.sort_by_key(|b| b.ip);
+        }
+        let mut remote_hosts: Vec<RemoteHost> =
+            self.remote_hosts.iter().map(|h| h.clone()).collect();
+        remote_hosts.sort_by_key(|h| h.ip);
+        InventorySnapshot {
+            devices,
+            remote_hosts,
+            devices_evicted: self.counters.devices_evicted.load(Ordering::Relaxed),
+            remote_hosts_evicted: self.counters.remote_hosts_evicted.load(Ordering::Relaxed),
+        }
+    }
+
+    fn device_entry(
+        &self,
+        mac: MacAddr,
+        ts: Timestamp,
+    ) -> dashmap::mapref::one::RefMut<'_, MacAddr, Device> {
+        self.devices
+            .entry(mac)
+            .or_insert_with(|| Device::new(mac, self.oui.lookup(mac), ts))
+    }
+
+    fn observe(&self, ts: Timestamp, observation: Observation) {
+        match observation {
+            Observation::Binding { mac, ip, source } => {
+                let mut d = self.device_entry(mac, ts);
+                d.seen(ts);
+                d.bind(ip, source, ts, self.config.max_ips_per_device);
+                // An address the device announces is its own, not one it forwards.
+                d.forwarded.remove(&ip);
+                let is_router_ip = self.router_ips.contains_key(&ip);
+                drop(d);
+                if is_router_ip {
+                    self.promote(mac, RouterEvidence::DhcpRouterOption, ts);
+                }
+            }
+            Observation::Router { mac, evidence } => self.promote(mac, evidence, ts),
+            Observation::RouterAddress { ip } => {
+                if self.router_ips.len() < MAX_ROUTER_IPS {
+                    self.router_ips.insert(ip, ());
+                }
+                let owner = self
+                    .devices
+                    .iter()
+                    .find(|d| d.binding(ip).is_some_and(|b| b.is_announced()))
+                    .map(|d| d.mac);
+                if let Some(mac) = owner {
+                    self.promote(mac, RouterEvidence::DhcpRouterOption, ts);
+                }
+            }
+        }
+    }
+
+    fn sighting(&self, s: &Sighting) {
+        let cap = self.config.max_peers;
+        match s.src_mac.filter(|m| m.is_unicast()) {
+            Some(mac) => {
+                let mut d = self.device_entry(mac, s.ts);
+                if d.is_router() {
+                    let own = d.binding(s.src_ip).is_some_and(|b| b.is_announced());
+                    drop(d);
+                    if !own {
+                        self.remote(s.src_ip, s.ts, Some(mac), s.dst_ip);
+                    }
+                } else {
+                    d.peers.insert(s.dst_ip, cap);
+                    if s.reply {
+                        let port = ServicePort {
+                            protocol: s.protocol,
+                            port: s.src_port,
+                        };
+                        d.server_ports.insert(port, self.config.max_server_ports);
+                    }
+                    let forwarded = self.uses_address(&mut d, s.src_ip, s.ts);
+                    drop(d);
+                    if forwarded {
+                        self.promote(mac, RouterEvidence::ForwardsTraffic, s.ts);
+                    }
+                }
+            }
+            None => self.remote(s.src_ip, s.ts, None, s.dst_ip),
+        }
+        match s.dst_mac.filter(|m| m.is_unicast()) {
+            Some(mac) => {
+                let Some(mut d) = self.devices.get_mut(&mac) else {
+                    return;
+                };
+                if d.is_router() {
+                    let own = d.binding(s.dst_ip).is_some();
+                    drop(d);
+                    if !own {
+                        self.remote(s.dst_ip, s.ts, Some(mac), s.src_ip);
+                    }
+                } else {
+                    d.peers.insert(s.src_ip, cap);
+                    let forwarded = self.receives_for(&mut d, s.dst_ip);
+                    drop(d);
+                    if forwarded {
+                        self.promote(mac, RouterEvidence::ForwardsTraffic, s.ts);
+                    }
+                }
+            }
+            None if s.src_mac.is_none() => self.remote(s.dst_ip, s.ts, None, s.src_ip),
+            None => {}
+        }
+    }
+
+    /// A non-router device sent from `ip`: bind it as traffic unless it is
+    /// another device's announced address; count it toward forwarding.
+    /// Returns whether the device now looks like a router.
+    fn uses_address(&self, d: &mut Device, ip: IpAddr, ts: Timestamp) -> bool {
+        let own = link_local(ip) || d.binding(ip).is_some_and(|b| b.is_announced());
+        if own || routable(ip) {
+            d.bind(ip, BindingSource::Traffic, ts, self.config.max_ips_per_device);
+        }
+        !own && self.receives_for(d, ip)
+    }
+
+    /// Traffic for `ip` passes through the device. Returns whether the
+    /// device now looks like a router.
+    fn receives_for(&self, d: &mut Device, ip: IpAddr) -> bool {
+        if !routable(ip) || d.binding(ip).is_some_and(|b| b.is_announced()) {
+            return false;
+        }
+        let min = self.config.router_min_forwarded;
+        if d.forwarded.len() < 4 * min {
+            d.forwarded.insert(ip);
+        }
+        let v4 = d.forwarded.iter().filter(|a| a.is_ipv4()).count();
+        let v6 = d.forwarded.len() - v4;
+        v4 >= min || v6 >= 2 * min
+    }
+
+    /// Marks `mac` as a router. Addresses it was bound to only by traffic
+    /// belonged to hosts behind it: they move to the remote hosts.
+    fn promote(&self, mac: MacAddr, evidence: RouterEvidence, ts: Timestamp) {
+        let mut d = self.device_entry(mac, ts);
+        if d.is_router() {
+            return;
+        }
+        d.router = Some(evidence);
+        let mut behind: Vec<IpAddr> = std::mem::take(&mut d.forwarded).into_iter().collect();
+        let router_ips = &self.router_ips;
+        d.ips.retain(|b| {
+            let keep = b.is_announced() || router_ips.contains_key(&b.ip);
+            if !keep {
+                behind.push(b.ip);
+            }
+            keep
+        });
+        drop(d);
+        let unique: HashSet<IpAddr> = behind.into_iter().collect();
+        for ip in unique {
+            self.remote_hosts
+                .entry(ip)
+                .or_insert_with(|| RemoteHost::new(ip, ts))
+                .via
+                .insert(mac, 4);
+        }
+    }
+
+    fn remote(&self, ip: IpAddr, ts: Timestamp, via: Option<MacAddr>, peer: IpAddr) {
+        if !routable(ip) {
+            return;
+        }
+        let mut h = self
+            .remote_hosts
+            .entry(ip)
+            .or_insert_with(|| RemoteHost::new(ip, ts));
+        h.seen(ts);
+        h.flows += 1;
+        if let Some(mac) = via {
+            h.via.insert(mac, 4);
+        }
+        h.peers.insert(peer, self.config.max_peers);
+    }
+
+    /// Evicts the least recently seen entries of a table over its cap, a
+    /// sixteenth of the cap at a time so that eviction stays rare.
+    fn enforce_caps(&self) {
+        evict_oldest(
+            &self.devices,
+            self.config.max_devices,
+            |d| d.last_seen,
+            &self.counters.devices_evicted,
+        );
+        evict_oldest(
+            &self.remote_hosts,
+            self.config.max_remote_hosts,
+            |h| h.last_seen,
+            &self.counters.remote_hosts_evicted,
+        );
+    }
+}
+
+fn evict_oldest<K, V>(
+    map: &DashMap<K, V>,
+    cap: usize,
+    last_seen: impl Fn(&V) -> Timestamp,
+    evicted: &AtomicU64,
+) where
+    K: std::hash::Hash + Eq + Clone,
+{
+    if map.len() <= cap {
+        return;
+    }
+    let excess = map.len() - cap + cap / 16;
+    let mut by_age: Vec<(Timestamp, K)> = map
+        .iter()
+        .map(|e| (last_seen(e.value()), e.key().clone()))
+        .collect();
+    by_age.sort_by_key(|(t, _)| *t);
+    for (_, key) in by_age.into_iter().take(excess) {
+        if map.remove(&key).is_some() {
+            evicted.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Addresses that can name one host beyond the link: not unspecified,
+/// multicast, broadcast, loopback or link-local.
+fn routable(ip: IpAddr) -> bool {
+    !link_local(ip)
+        && match ip {
+            IpAddr::V4(a) => {
+                !(a.is_unspecified() || a.is_multicast() || a.is_broadcast() || a.is_loopback())
+            }
+            IpAddr::V6(a) => !(a.is_unspecified() || a.is_multicast() || a.is_loopback()),
+        }
+}
+
+/// Link-local addresses never cross a router, so whoever sends from one owns it.
+fn link_local(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => a.is_link_local(),
+        IpAddr::V6(a) => a.is_unicast_link_local(),
+    }
+}

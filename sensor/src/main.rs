@@ -1,0 +1,420 @@
+//! The `mirador` command line: the edge where errors become messages.
+
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use sensor::capture::CaptureError;
+use sensor::export::{eve::EventOutput, inventory_json, table};
+use sensor::flow::FlowConfig;
+use sensor::inventory::{Inventory, InventoryConfig};
+use sensor::pipeline::{RunObserver, Sensor, WorkerStats};
+
+#[derive(Parser)]
+#[command(
+    name = "mirador",
+    version,
+    about = "Passive network sensor: discovers the devices on a network from what they say.",
+    long_about = "mirador listens to a mirror port or reads recorded captures, never sends a packet, \
+and builds an inventory of the devices it hears: their MAC vendor, addresses, peers and protocols, \
+with every conversation reported as an EVE JSON flow event.",
+    after_help = "Examples:\n  \
+mirador analyze pcaps/ndpi/1kxun.pcap\n  \
+mirador analyze captures/ --inventory inventory.json --events events.jsonl\n  \
+mirador analyze day1.pcapng.gz day2.pcapng.gz --events - | jq 'select(.event_type==\"flow\")'\n  \
+mirador live --interface eth1 --events /var/log/mirador/eve.json --inventory /var/lib/mirador/inventory.json"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Analyse capture files or directories of them (pcap, pcapng, gzip-compressed).
+    #[command(after_help = "Examples:\n  \
+mirador analyze pcaps/ndpi/1kxun.pcap\n      print the device table of one capture\n  \
+mirador analyze /srv/captures --inventory inv.json --events eve.jsonl\n      \
+every capture under a directory, merged in time order, to files\n  \
+mirador analyze a.pcap b.pcapng.gz --events - --no-table | jq .flow.bytes_toserver\n      \
+events to stdout for a pipeline\n  \
+mirador analyze big.pcap --workers 1 --idle-timeout 600\n      \
+one worker, flows idle up to 10 minutes\n\n\
+Exit status: 0 when every input was read whole, 1 when any input failed (the others are still \
+analysed and the outputs still written), 2 on usage errors.")]
+    Analyze(AnalyzeArgs),
+    /// Capture live from network interfaces (a mirror/SPAN port or a TAP).
+    #[command(after_help = "Examples:\n  \
+mirador live --interface eth1\n      capture until Ctrl-C, then print the device table\n  \
+mirador live -I eth1 -I eth2 --events eve.jsonl --inventory inv.json --inventory-interval 30\n      \
+two mirror ports, inventory rewritten every 30 s\n  \
+mirador live -I eth1 --duration 60 --workers 2\n      one minute with two workers\n\n\
+Needs CAP_NET_RAW (run as root, or: setcap cap_net_raw+ep $(command -v mirador)). \
+The interface is put in promiscuous mode.")]
+    Live(LiveArgs),
+}
+
+#[derive(Args)]
+struct Common {
+    /// Write events as EVE JSON lines to FILE ('-' for stdout).
+    #[arg(short, long, value_name = "FILE")]
+    events: Option<PathBuf>,
+    /// Write the inventory as JSON to FILE ('-' for stdout).
+    #[arg(short, long, value_name = "FILE")]
+    inventory: Option<PathBuf>,
+    /// Worker threads; flows are spread over them by a symmetric hash.
+    #[arg(short, long, value_name = "N", default_value_t = default_workers())]
+    workers: usize,
+    /// A directory of fingerprint data files (oui.tsv, ...) that extend and
+    /// override the built-in ones.
+    #[arg(long, value_name = "DIR", env = "MIRADOR_FINGERPRINTS")]
+    fingerprints: Option<PathBuf>,
+    /// A flow with no packet for this many seconds ends [default: 3600
+    /// for analyze, 300 for live].
+    #[arg(long, value_name = "SECS")]
+    idle_timeout: Option<u64>,
+    /// A TCP flow closed by FIN or RST ends after this many quiet seconds
+    /// [default: 60 for analyze, 30 for live].
+    #[arg(long, value_name = "SECS")]
+    closed_timeout: Option<u64>,
+    /// A flow still going after this many seconds is reported and restarted
+    /// [default: 86400 for analyze, 3600 for live].
+    #[arg(long, value_name = "SECS")]
+    active_timeout: Option<u64>,
+    /// Live flows at most; beyond it the longest-idle flow is evicted.
+    #[arg(long, value_name = "N", default_value_t = FlowConfig::default().max_flows)]
+    max_flows: usize,
+    /// Devices at most; beyond it the least recently seen are evicted.
+    #[arg(long, value_name = "N", default_value_t = InventoryConfig::default().max_devices)]
+    max_devices: usize,
+    /// Rows of the device table (0: all).
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    table_rows: usize,
+    /// Do not print the device table.
+    #[arg(long)]
+    no_table: bool,
+    /// Print neither the table nor the summary.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct AnalyzeArgs {
+    /// Capture files or directories (searched recursively for captures).
+    #[arg(required = true, value_name = "INPUT")]
+    inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    common: Common,
+    /// Show a progress bar: auto shows it when stderr is a terminal.
+    #[arg(long, value_enum, default_value_t = Progress::Auto)]
+    progress: Progress,
+}
+
+#[derive(Args)]
+struct LiveArgs {
+    /// Interface to capture on (repeat for several).
+    #[arg(short = 'I', long = "interface", required = true, value_name = "IF")]
+    interfaces: Vec<String>,
+    /// Stop after this many seconds (default: run until interrupted).
+    #[arg(long, value_name = "SECS")]
+    duration: Option<u64>,
+    /// Rewrite the --inventory file this often (seconds).
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    inventory_interval: u64,
+    /// A BPF filter expression (needs the build feature `libpcap`).
+    #[cfg(feature = "libpcap")]
+    #[arg(long, value_name = "EXPR")]
+    filter: Option<String>,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Progress {
+    Auto,
+    Always,
+    Never,
+}
+
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Analyze(args) => analyze(args),
+        Command::Live(args) => live(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("mirador: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Opens an output: a file, or stdout for '-'.
+fn create_output(path: &Path) -> Result<Box<dyn Write + Send>> {
+    if path == Path::new("-") {
+        return Ok(Box::new(BufWriter::new(io::stdout())));
+    }
+    let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    Ok(Box::new(BufWriter::with_capacity(1 << 20, file)))
+}
+
+fn build_sensor(common: &Common, flow_defaults: FlowConfig) -> Result<Sensor> {
+    let mut oui = fingerprints::OuiRegistry::builtin();
+    if let Some(dir) = &common.fingerprints {
+        let path = dir.join("oui.tsv");
+        if path.exists() {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            oui.load(&path.display().to_string(), &text)?;
+        }
+    }
+    let events = match &common.events {
+        Some(path) => Some(EventOutput::new(create_output(path)?)),
+        None => None,
+    };
+    let inventory_config = InventoryConfig {
+        max_devices: common.max_devices,
+        ..InventoryConfig::default()
+    };
+    Ok(Sensor {
+        workers: common.workers.max(1),
+        flows: FlowConfig {
+            idle_timeout: common.idle_timeout.unwrap_or(flow_defaults.idle_timeout),
+            closed_timeout: common.closed_timeout.unwrap_or(flow_defaults.closed_timeout),
+            active_timeout: common.active_timeout.unwrap_or(flow_defaults.active_timeout),
+            max_flows: common.max_flows,
+        },
+        inventory: Inventory::new(inventory_config, oui),
+        events,
+    })
+}
+
+/// Reports errors as they happen and drives the progress bar.
+struct Console {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl RunObserver for Console {
+    fn progress(&self, read: u64, total: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(total);
+            bar.set_position(read.min(total));
+        }
+    }
+
+    fn error(&self, error: &CaptureError) {
+        let line = format!("mirador: {error}");
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+}
+
+fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
+    let common = &args.common;
+    let sensor = build_sensor(common, FlowConfig::offline())?;
+    let inputs = sensor::capture::merge::expand_inputs(&args.inputs);
+    if !inputs.skipped.is_empty() && !common.quiet {
+        eprintln!(
+            "mirador: skipped {} files that are not captures in the named directories",
+            inputs.skipped.len()
+        );
+    }
+    let show_bar = match args.progress {
+        Progress::Always => true,
+        Progress::Never => false,
+        Progress::Auto => io::stderr().is_terminal() && !common.quiet,
+    };
+    let console = Console {
+        bar: show_bar.then(|| {
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({eta})",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        }),
+    };
+    let report = sensor.analyze_files(&inputs.files, &console);
+    if let Some(bar) = &console.bar {
+        bar.finish_and_clear();
+    }
+    let outputs = write_outputs(&sensor, common)?;
+    if !common.quiet {
+        print_summary(
+            &Summary {
+                inputs: format!("{} input file(s)", inputs.files.len()),
+                stats: &report.stats,
+                elapsed: report.elapsed,
+                kernel_dropped: 0,
+                own_dropped: 0,
+                input_errors: report.errors.len(),
+            },
+            &sensor,
+        );
+    }
+    outputs?;
+    Ok(if report.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Writes the inventory and the table, and flushes the events. Fails only
+/// after trying every output, so one broken sink does not lose the others.
+fn write_outputs(sensor: &Sensor, common: &Common) -> Result<Result<()>> {
+    let snapshot = sensor.inventory.snapshot();
+    let mut failures = Vec::new();
+    if let Some(events) = &sensor.events
+        && let Err(e) = events.finish()
+    {
+        failures.push(format!("events: {e}"));
+    }
+    if let Some(path) = &common.inventory {
+        let written = create_output(path).and_then(|mut out| {
+            inventory_json::write(&mut out, &snapshot)?;
+            out.flush()?;
+            Ok(())
+        });
+        if let Err(e) = written {
+            failures.push(format!("inventory {}: {e:#}", path.display()));
+        }
+    }
+    let to_stdout = |p: &Option<PathBuf>| p.as_deref() == Some(Path::new("-"));
+    if !common.quiet && !common.no_table {
+        // stdout carries the table unless a machine-readable output is there.
+        let result = if to_stdout(&common.events) || to_stdout(&common.inventory) {
+            table::write(io::stderr().lock(), &snapshot, common.table_rows)
+        } else {
+            table::write(io::stdout().lock(), &snapshot, common.table_rows)
+        };
+        if let Err(e) = result
+            && e.kind() != io::ErrorKind::BrokenPipe
+        {
+            failures.push(format!("table: {e}"));
+        }
+    }
+    Ok(if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(anyhow::anyhow!("could not write {}", failures.join("; ")))
+    })
+}
+
+/// The closing summary on stderr.
+struct Summary<'a> {
+    inputs: String,
+    stats: &'a WorkerStats,
+    elapsed: std::time::Duration,
+    /// Frames dropped before mirador saw them (kernel) or by mirador.
+    kernel_dropped: u64,
+    own_dropped: u64,
+    input_errors: usize,
+}
+
+fn print_summary(s: &Summary<'_>, sensor: &Sensor) {
+    let secs = s.elapsed.as_secs_f64().max(1e-6);
+    let stats = s.stats;
+    let mut reasons: Vec<String> = stats
+        .decode_errors_by_reason()
+        .map(|(reason, n)| format!("{reason} {n}"))
+        .collect();
+    if reasons.is_empty() {
+        reasons.push("none".into());
+    }
+    eprintln!(
+        "mirador: {}, {} packets, {} in {:.2} s ({:.0} packets/s)",
+        s.inputs,
+        stats.packets,
+        table::human_bytes(stats.bytes),
+        secs,
+        stats.packets as f64 / secs
+    );
+    eprintln!(
+        "  flows {} (evicted {}), devices {}, remote hosts {}",
+        stats.flows.created,
+        stats.flows.evicted,
+        sensor.inventory.device_count(),
+        sensor.inventory.remote_host_count()
+    );
+    eprintln!(
+        "  decode errors {} ({}), non-IP frames {}, later IP fragments {}",
+        stats.decode_error_total(),
+        reasons.join(", "),
+        stats.non_ip,
+        stats.later_fragments
+    );
+    eprintln!("  dropped: {} by the kernel, {} by mirador", s.kernel_dropped, s.own_dropped);
+    if s.input_errors > 0 {
+        eprintln!("  {} input error(s), reported above", s.input_errors);
+    }
+}
+
+fn live(args: LiveArgs) -> Result<ExitCode> {
+    let common = &args.common;
+    let sensor = build_sensor(common, FlowConfig::live())?;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, std::sync::Arc::clone(&stop))
+            .context("cannot install the signal handler")?;
+    }
+    let checkpoint = |sensor: &Sensor| {
+        if let Some(path) = &common.inventory
+            && let Err(e) = write_inventory_atomically(sensor, path)
+        {
+            eprintln!("mirador: {e:#}");
+        }
+    };
+    let report = sensor.capture_live(&sensor::pipeline::live::LiveOptions {
+        interfaces: &args.interfaces,
+        stop: &stop,
+        duration: args.duration.map(std::time::Duration::from_secs),
+        checkpoint_every: std::time::Duration::from_secs(args.inventory_interval.max(1)),
+        checkpoint: &checkpoint,
+    })?;
+    for e in &report.errors {
+        eprintln!("mirador: capture stopped on {e}");
+    }
+    let outputs = write_outputs(&sensor, common)?;
+    if !common.quiet {
+        for (interface, k) in &report.kernel {
+            eprintln!("mirador: {interface}: kernel received {} packets, dropped {}", k.received, k.dropped);
+        }
+        print_summary(
+            &Summary {
+                inputs: format!("interface(s) {}", args.interfaces.join(", ")),
+                stats: &report.stats,
+                elapsed: report.elapsed,
+                kernel_dropped: report.kernel.iter().map(|(_, k)| k.dropped).sum(),
+                own_dropped: 0,
+                input_errors: report.errors.len(),
+            },
+            &sensor,
+        );
+    }
+    outputs?;
+    Ok(if report.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Replaces the inventory file in one step, so readers never see half of it.
+fn write_inventory_atomically(sensor: &Sensor, path: &Path) -> Result<()> {
+    if path == Path::new("-") {
+        return Ok(());
+    }
+    let tmp = path.with_extension("json.tmp");
+    let mut out = BufWriter::new(File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?);
+    inventory_json::write(&mut out, &sensor.inventory.snapshot())?;
+    out.flush()?;
+    drop(out);
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))?;
+    Ok(())
+}

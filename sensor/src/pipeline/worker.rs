@@ -1,0 +1,167 @@
+//! A worker: owns a share of the flows (chosen by a symmetric flow hash)
+//! and runs the per-packet path on them, decode -> flow -> extract ->
+//! inventory batch, with no lock and no allocation once warm.
+
+use serde::Serialize;
+
+use crate::capture::{Packet, Timestamp};
+use crate::decode::{self, DecodeError, Network};
+use crate::export::eve::{EventBuffer, EventOutput};
+use crate::extract;
+use crate::flow::{FlowConfig, FlowCounters, FlowPacket, FlowTracker};
+use crate::inventory::{Inventory, InventoryBatch, Sighting};
+
+/// How often (in packet time) idle flows are expired and buffered
+/// inventory updates applied.
+const HOUSEKEEPING_NS: u64 = Timestamp::NANOS_PER_SEC;
+
+/// What a worker counted.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct WorkerStats {
+    pub packets: u64,
+    pub bytes: u64,
+    /// Frames that are not IP (ARP, LLDP, ...), decoded.
+    pub non_ip: u64,
+    /// IP fragments after the first: counted, but in no flow.
+    pub later_fragments: u64,
+    /// Frames that could not be decoded, by [`DecodeError`] index.
+    #[serde(skip)]
+    pub decode_errors: [u64; DecodeError::ALL.len()],
+    pub flows: FlowCounters,
+    pub flow_events: u64,
+}
+
+impl WorkerStats {
+    pub fn add(&mut self, other: &WorkerStats) {
+        self.packets += other.packets;
+        self.bytes += other.bytes;
+        self.non_ip += other.non_ip;
+        self.later_fragments += other.later_fragments;
+        for (a, b) in self.decode_errors.iter_mut().zip(other.decode_errors) {
+            *a += b;
+        }
+        self.flows.created += other.flows.created;
+        self.flows.ended += other.flows.ended;
+        self.flows.evicted += other.flows.evicted;
+        self.flows.live += other.flows.live;
+        self.flow_events += other.flow_events;
+    }
+
+    pub fn decode_error_total(&self) -> u64 {
+        self.decode_errors.iter().sum()
+    }
+
+    /// Decode errors by reason name, the non-zero ones.
+    pub fn decode_errors_by_reason(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        DecodeError::ALL
+            .iter()
+            .map(|e| (e.name(), self.decode_errors[e.index()]))
+            .filter(|(_, n)| *n > 0)
+    }
+}
+
+pub struct Worker<'a> {
+    flows: FlowTracker,
+    batch: InventoryBatch,
+    events: EventBuffer<'a>,
+    inventory: &'a Inventory,
+    stats: WorkerStats,
+    next_housekeeping: Timestamp,
+}
+
+impl<'a> Worker<'a> {
+    pub fn new(
+        id: usize,
+        workers: usize,
+        flow_config: FlowConfig,
+        inventory: &'a Inventory,
+        events: Option<&'a EventOutput>,
+    ) -> Worker<'a> {
+        Worker {
+            flows: FlowTracker::new(flow_config, id, workers),
+            batch: InventoryBatch::default(),
+            events: EventBuffer::new(events),
+            inventory,
+            stats: WorkerStats::default(),
+            next_housekeeping: Timestamp::default(),
+        }
+    }
+
+    /// The per-packet path.
+    pub fn process(&mut self, packet: &Packet<'_>) {
+        let len = packet.data.len() as u32;
+        self.stats.packets += 1;
+        self.stats.bytes += u64::from(len);
+        self.tick(packet.ts);
+        let view = match decode::decode(packet) {
+            Ok(view) => view,
+            Err(e) => {
+                self.stats.decode_errors[e.index()] += 1;
+                return;
+            }
+        };
+        self.batch.packet(&view, packet.ts, len);
+        let batch = &mut self.batch;
+        extract::observe(&view, packet.ts, &mut |ts, o| batch.observation(ts, o));
+        match &view.network {
+            Network::Ip(_) => {}
+            _ => {
+                self.stats.non_ip += 1;
+                return;
+            }
+        }
+        let Some(fp) = FlowPacket::new(packet.ts, len, &view) else {
+            self.stats.later_fragments += 1;
+            return;
+        };
+        let events = &mut self.events;
+        let touched = self.flows.update(&fp, &mut |flow, reason| events.flow(&flow, reason));
+        if touched.first_in_direction {
+            self.batch.sighting(Sighting {
+                ts: packet.ts,
+                src_mac: fp.src_mac,
+                src_ip: fp.src.ip,
+                src_port: fp.src.port,
+                dst_mac: fp.dst_mac,
+                dst_ip: fp.dst.ip,
+                protocol: fp.key.protocol,
+                reply: !touched.to_server,
+            });
+        }
+        if self.batch.is_full() {
+            self.inventory.apply(&mut self.batch);
+        }
+    }
+
+    /// Housekeeping driven by time (packet time offline, the clock live):
+    /// idle flows end, buffered inventory updates and events go out.
+    pub fn tick(&mut self, now: Timestamp) {
+        if now < self.next_housekeeping {
+            return;
+        }
+        self.next_housekeeping = Timestamp(now.0 + HOUSEKEEPING_NS);
+        let events = &mut self.events;
+        self.flows.expire(now, &mut |flow, reason| events.flow(&flow, reason));
+        if !self.batch.is_empty() {
+            self.inventory.apply(&mut self.batch);
+        }
+        self.events.flush();
+    }
+
+    /// Ends every flow and hands over what is left; returns the counts.
+    pub fn finish(mut self) -> WorkerStats {
+        let events = &mut self.events;
+        self.flows.drain(&mut |flow, reason| events.flow(&flow, reason));
+        self.inventory.apply(&mut self.batch);
+        self.events.flush();
+        self.stats()
+    }
+
+    pub fn stats(&self) -> WorkerStats {
+        WorkerStats {
+            flows: self.flows.counters(),
+            flow_events: self.events.flows,
+            ..self.stats
+        }
+    }
+}
