@@ -36,7 +36,9 @@ impl MacAddr {
 
     /// The address as a 48-bit integer, most significant byte first.
     pub fn as_u64(self) -> u64 {
-        self.0.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b))
+        self.0
+            .iter()
+            .fold(0u64, |acc, b| (acc << 8) | u64::from(*b))
     }
 }
 

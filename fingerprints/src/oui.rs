@@ -61,14 +61,17 @@ pub struct OuiMatch<'r> {
 
 struct Entry {
     key: u64,
-    prefix: Box<str>,
-    organization: Box<str>,
-    vendor: Box<str>,
+    /// Which loaded text, and where in it the line's prefix and organisation are.
+    text: u32,
+    prefix: (u32, u8),
+    organization: (u32, u32),
 }
 
-/// The registry, searchable by MAC address.
+/// The registry, searchable by MAC address. It keeps the files' text and
+/// points into it, so loading allocates per file, not per entry.
 #[derive(Default)]
 pub struct OuiRegistry {
+    texts: Vec<std::borrow::Cow<'static, str>>,
     /// One sorted table per block size, searched longest prefix first.
     tables: [Vec<Entry>; 3],
 }
@@ -80,7 +83,7 @@ impl OuiRegistry {
     pub fn builtin() -> OuiRegistry {
         let mut registry = OuiRegistry::default();
         // The shipped file is checked by the test suite, so it always loads.
-        if let Err(e) = registry.load("builtin oui.tsv", BUILTIN_OUI_TSV) {
+        if let Err(e) = registry.load_text("builtin oui.tsv", BUILTIN_OUI_TSV.into()) {
             debug_assert!(false, "{e}");
         }
         registry
@@ -89,47 +92,69 @@ impl OuiRegistry {
     /// Adds the entries of a registry file; an entry for a prefix already
     /// present replaces it, so a user's file can correct the shipped one.
     pub fn load(&mut self, source: &str, text: &str) -> Result<usize, DataError> {
-        let mut added = 0;
-        for (index, line) in text.lines().enumerate() {
-            let line = line.trim_end_matches('\r');
-            if line.trim().is_empty() || line.starts_with('#') {
+        self.load_text(source, text.to_string().into())
+    }
+
+    fn load_text(
+        &mut self,
+        source: &str,
+        text: std::borrow::Cow<'static, str>,
+    ) -> Result<usize, DataError> {
+        let text_index = self.texts.len() as u32;
+        let mut parsed: [Vec<Entry>; 3] = Default::default();
+        // Byte-level scanning: this runs over ~50,000 lines at every start.
+        let mut line_start = 0usize;
+        for (index, raw) in text.as_bytes().split(|&b| b == b'\n').enumerate() {
+            let start = line_start;
+            line_start += raw.len() + 1;
+            let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+            if line.first().is_none_or(|&b| b == b'#') || line.trim_ascii().is_empty() {
                 continue;
             }
             let err = |message: String| DataError::new(source, index + 1, message);
-            let (prefix, organization) = line
-                .split_once('\t')
+            let tab = line
+                .iter()
+                .position(|&b| b == b'\t')
                 .ok_or_else(|| err("expected PREFIX<TAB>ORGANIZATION".into()))?;
-            let prefix = prefix.trim();
-            let organization = organization.trim();
+            let (prefix, organization) = (&line[..tab], &line[tab + 1..]);
+            let shown = || String::from_utf8_lossy(prefix).into_owned();
             let registry = Registry::from_hex_digits(prefix.len()).ok_or_else(|| {
                 err(format!(
-                    "prefix {prefix:?} must have 6 (MA-L), 7 (MA-M) or 9 (MA-S) hex digits"
+                    "prefix {:?} must have 6 (MA-L), 7 (MA-M) or 9 (MA-S) hex digits",
+                    shown()
                 ))
             })?;
-            let value = u64::from_str_radix(prefix, 16)
-                .map_err(|_| err(format!("prefix {prefix:?} is not hexadecimal")))?;
-            if organization.is_empty() {
+            let key = prefix
+                .iter()
+                .try_fold(0u64, |acc, &b| {
+                    Some(acc << 4 | u64::from((b as char).to_digit(16)?))
+                })
+                .ok_or_else(|| err(format!("prefix {:?} is not hexadecimal", shown())))?;
+            let org = organization.trim_ascii();
+            if org.is_empty() {
                 return Err(err("empty organization name".into()));
             }
-            self.tables[table_index(registry)].push(Entry {
-                key: value,
-                prefix: prefix.to_ascii_uppercase().into(),
-                organization: organization.into(),
-                vendor: short_vendor_name(organization).into(),
+            let leading = organization.len() - organization.trim_ascii_start().len();
+            parsed[table_index(registry)].push(Entry {
+                key,
+                text: text_index,
+                prefix: (start as u32, prefix.len() as u8),
+                organization: ((start + tab + 1 + leading) as u32, org.len() as u32),
             });
-            added += 1;
         }
-        for table in &mut self.tables {
-            // Stable sort keeps load order among equal keys; keep the last one.
+        let added = parsed.iter().map(Vec::len).sum();
+        self.texts.push(text);
+        for (table, new) in self.tables.iter_mut().zip(parsed) {
+            table.extend(new);
+            // Stable sort keeps load order among equal keys; keep the last.
             table.sort_by_key(|e| e.key);
-            let mut deduped: Vec<Entry> = Vec::with_capacity(table.len());
-            for entry in table.drain(..) {
-                match deduped.last_mut() {
-                    Some(last) if last.key == entry.key => *last = entry,
-                    _ => deduped.push(entry),
+            table.dedup_by(|later, earlier| {
+                let same = later.key == earlier.key;
+                if same {
+                    std::mem::swap(later, earlier);
                 }
-            }
-            *table = deduped;
+                same
+            });
         }
         Ok(added)
     }
@@ -146,11 +171,16 @@ impl OuiRegistry {
             let table = &self.tables[table_index(registry)];
             let i = table.binary_search_by_key(&key, |e| e.key).ok()?;
             let e = &table[i];
+            let text = self.texts.get(e.text as usize)?;
+            let prefix =
+                text.get(e.prefix.0 as usize..e.prefix.0 as usize + usize::from(e.prefix.1))?;
+            let (start, len) = (e.organization.0 as usize, e.organization.1 as usize);
+            let organization = text.get(start..start + len)?;
             Some(OuiMatch {
                 registry,
-                prefix: &e.prefix,
-                organization: &e.organization,
-                vendor: &e.vendor,
+                prefix,
+                organization,
+                vendor: short_vendor_name(organization),
             })
         })
     }
@@ -216,22 +246,32 @@ pub fn short_vendor_name(organization: &str) -> &str {
     loop {
         let trimmed = name.trim_end_matches([' ', ',', '.', '(', ')']);
         let cut = trimmed.rfind([' ', ',']).map_or(0, |i| i + 1);
-        let last: String = trimmed[cut..]
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric())
-            .map(|c| c.to_ascii_lowercase())
-            .collect();
+        let token = &trimmed[cut..];
         // `Co.,Ltd` hides two suffixes in one token.
-        let is_suffix = SUFFIXES.contains(&last.as_str())
-            || trimmed[cut..]
+        let is_suffix = is_suffix_word(token)
+            || token
                 .split(['.', ','])
                 .filter(|w| !w.is_empty())
-                .all(|w| SUFFIXES.contains(&w.to_ascii_lowercase().as_str()));
+                .all(is_suffix_word);
         if cut == 0 || !is_suffix {
             return trimmed;
         }
         name = &trimmed[..cut];
     }
+}
+
+/// Whether a word, ignoring case and punctuation (`S.A.`), is a suffix.
+fn is_suffix_word(word: &str) -> bool {
+    let mut letters = [0u8; 16];
+    let mut n = 0;
+    for b in word.bytes().filter(u8::is_ascii_alphanumeric) {
+        if n == letters.len() {
+            return false;
+        }
+        letters[n] = b.to_ascii_lowercase();
+        n += 1;
+    }
+    std::str::from_utf8(&letters[..n]).is_ok_and(|w| SUFFIXES.contains(&w))
 }
 
 #[cfg(test)]
@@ -253,7 +293,10 @@ mod tests {
             ("Hi-flying electronics technology Co.,Ltd", "Hi-flying"),
             ("Cisco Systems, Inc", "Cisco Systems"),
             ("Withings", "Withings"),
-            ("International Business Machines Corporation", "International Business Machines"),
+            (
+                "International Business Machines Corporation",
+                "International Business Machines",
+            ),
             ("Limited", "Limited"),
         ];
         for (org, short) in cases {
@@ -267,12 +310,21 @@ mod tests {
         let text = "# test\n70B3D5\tIEEE Registration Authority\n70B3D5F2F\tTELEPLATFORMS\n001788\tPhilips Lighting BV\n";
         assert_eq!(r.load("t", text).ok(), Some(3));
         let m = r.lookup(mac("70:b3:d5:f2:f0:01"));
-        assert_eq!(m.map(|m| (m.registry, m.organization)), Some((Registry::MaS, "TELEPLATFORMS")));
+        assert_eq!(
+            m.map(|m| (m.registry, m.organization)),
+            Some((Registry::MaS, "TELEPLATFORMS"))
+        );
         let m = r.lookup(mac("70:b3:d5:00:00:01"));
         assert_eq!(m.map(|m| m.registry), Some(Registry::MaL));
-        assert_eq!(r.lookup(mac("00:17:88:24:76:ff")).map(|m| m.vendor), Some("Philips Lighting"));
+        assert_eq!(
+            r.lookup(mac("00:17:88:24:76:ff")).map(|m| m.vendor),
+            Some("Philips Lighting")
+        );
         assert!(r.load("user.tsv", "001788\tSignify\n").is_ok());
-        assert_eq!(r.lookup(mac("00:17:88:24:76:ff")).map(|m| m.organization), Some("Signify"));
+        assert_eq!(
+            r.lookup(mac("00:17:88:24:76:ff")).map(|m| m.organization),
+            Some("Signify")
+        );
         // Locally administered addresses are never registered.
         assert_eq!(r.lookup(mac("02:17:88:24:76:ff")), None);
     }
@@ -282,7 +334,11 @@ mod tests {
         let mut r = OuiRegistry::default();
         let e = r.load("my.tsv", "001788\tok\n00178\tbad\n").err();
         assert_eq!(e.as_ref().map(|e| e.line), Some(2));
-        assert!(e.map(|e| e.to_string()).unwrap_or_default().starts_with("my.tsv:2:"));
+        assert!(
+            e.map(|e| e.to_string())
+                .unwrap_or_default()
+                .starts_with("my.tsv:2:")
+        );
         assert!(r.load("my.tsv", "001788 no tab\n").is_err());
         assert!(r.load("my.tsv", "00178G\tx\n").is_err());
     }
@@ -292,7 +348,13 @@ mod tests {
         let mut r = OuiRegistry::default();
         let n = r.load("oui.tsv", BUILTIN_OUI_TSV);
         assert!(matches!(n, Ok(n) if n > 40_000), "{n:?}");
-        assert_eq!(r.lookup(mac("b0:c5:54:25:5b:0e")).map(|m| m.vendor), Some("D-Link"));
-        assert_eq!(r.lookup(mac("00:00:0c:12:34:56")).map(|m| m.vendor), Some("Cisco Systems"));
+        assert_eq!(
+            r.lookup(mac("b0:c5:54:25:5b:0e")).map(|m| m.vendor),
+            Some("D-Link")
+        );
+        assert_eq!(
+            r.lookup(mac("00:00:0c:12:34:56")).map(|m| m.vendor),
+            Some("Cisco Systems")
+        );
     }
 }

@@ -189,8 +189,12 @@ fn build_sensor(common: &Common, flow_defaults: FlowConfig) -> Result<Sensor> {
         workers: common.workers.max(1),
         flows: FlowConfig {
             idle_timeout: common.idle_timeout.unwrap_or(flow_defaults.idle_timeout),
-            closed_timeout: common.closed_timeout.unwrap_or(flow_defaults.closed_timeout),
-            active_timeout: common.active_timeout.unwrap_or(flow_defaults.active_timeout),
+            closed_timeout: common
+                .closed_timeout
+                .unwrap_or(flow_defaults.closed_timeout),
+            active_timeout: common
+                .active_timeout
+                .unwrap_or(flow_defaults.active_timeout),
             max_flows: common.max_flows,
         },
         inventory: Inventory::new(inventory_config, oui),
@@ -266,7 +270,11 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
         );
     }
     outputs?;
-    Ok(if report.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// Writes the inventory and the table, and flushes the events. Fails only
@@ -353,7 +361,10 @@ fn print_summary(s: &Summary<'_>, sensor: &Sensor) {
         stats.non_ip,
         stats.later_fragments
     );
-    eprintln!("  dropped: {} by the kernel, {} by mirador", s.kernel_dropped, s.own_dropped);
+    eprintln!(
+        "  dropped: {} by the kernel, {} by mirador",
+        s.kernel_dropped, s.own_dropped
+    );
     if s.input_errors > 0 {
         eprintln!("  {} input error(s), reported above", s.input_errors);
     }
@@ -387,7 +398,10 @@ fn live(args: LiveArgs) -> Result<ExitCode> {
     let outputs = write_outputs(&sensor, common)?;
     if !common.quiet {
         for (interface, k) in &report.kernel {
-            eprintln!("mirador: {interface}: kernel received {} packets, dropped {}", k.received, k.dropped);
+            eprintln!(
+                "mirador: {interface}: kernel received {} packets, dropped {}",
+                k.received, k.dropped
+            );
         }
         print_summary(
             &Summary {
@@ -402,7 +416,11 @@ fn live(args: LiveArgs) -> Result<ExitCode> {
         );
     }
     outputs?;
-    Ok(if report.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// Replaces the inventory file in one step, so readers never see half of it.
@@ -411,7 +429,9 @@ fn write_inventory_atomically(sensor: &Sensor, path: &Path) -> Result<()> {
         return Ok(());
     }
     let tmp = path.with_extension("json.tmp");
-    let mut out = BufWriter::new(File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?);
+    let mut out = BufWriter::new(
+        File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?,
+    );
     inventory_json::write(&mut out, &sensor.inventory.snapshot())?;
     out.flush()?;
     drop(out);

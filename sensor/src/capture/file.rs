@@ -42,6 +42,12 @@ pub enum CaptureError {
         offset: u64,
         what: String,
     },
+    #[error("{path}: {packets} packets skipped: link type {link_type} is not supported")]
+    UnsupportedLinkType {
+        path: PathBuf,
+        link_type: LinkType,
+        packets: u64,
+    },
     #[error("{path}: read error at offset {offset}: {what}")]
     Read {
         path: PathBuf,
@@ -58,6 +64,7 @@ impl CaptureError {
             | CaptureError::NotACapture { path, .. }
             | CaptureError::Truncated { path, .. }
             | CaptureError::Corrupt { path, .. }
+            | CaptureError::UnsupportedLinkType { path, .. }
             | CaptureError::Read { path, .. } => path,
         }
     }
@@ -67,10 +74,23 @@ impl CaptureError {
 #[derive(Debug, Clone, Copy)]
 struct Interface {
     link_type: LinkType,
+    /// Whether mirador decodes `link_type` (looked up once, not per packet).
+    supported: bool,
     /// Timestamp units per second.
     units_per_sec: u64,
     /// Seconds added to every timestamp (pcapng `if_tsoffset`).
     offset_secs: i64,
+}
+
+impl Interface {
+    fn new(link_type: LinkType, units_per_sec: u64, offset_secs: i64) -> Interface {
+        Interface {
+            link_type,
+            supported: link_type.is_supported(),
+            units_per_sec,
+            offset_secs,
+        }
+    }
 }
 
 /// The packet the file is positioned on: where its bytes sit in the reader's
@@ -79,6 +99,7 @@ struct Interface {
 struct Current {
     ts: Timestamp,
     link_type: LinkType,
+    supported: bool,
     start: usize,
     len: usize,
     wire_len: u32,
@@ -114,6 +135,8 @@ pub struct CaptureFile {
     last_ts: Timestamp,
     read_error: Arc<Mutex<Option<io::Error>>>,
     compressed_len: u64,
+    /// Packets skipped for their link type, and the first such type.
+    unsupported: Option<(LinkType, u64)>,
 }
 
 impl CaptureFile {
@@ -153,6 +176,7 @@ impl CaptureFile {
             last_ts: Timestamp::default(),
             read_error,
             compressed_len,
+            unsupported: None,
         })
     }
 
@@ -173,7 +197,7 @@ impl CaptureFile {
     /// Moves to the next packet. `Ok(false)` at the end of the file.
     pub fn advance(&mut self) -> Result<bool, CaptureError> {
         if self.pending > 0 {
-            self.reader.consume(self.pending);
+            self.reader.consume_noshift(self.pending);
             self.pending = 0;
         }
         self.current = None;
@@ -181,7 +205,7 @@ impl CaptureFile {
             let offset = self.reader.consumed() as u64;
             let step = match self.reader.next() {
                 Ok((consumed, block)) => {
-                    classify(block, consumed, &mut self.interfaces, self.last_ts)
+                    classify(&block, consumed, &mut self.interfaces, self.last_ts)
                         .map_err(|what| self.corrupt(offset, what))?
                 }
                 Err(PcapError::Eof) => Step::End,
@@ -201,7 +225,7 @@ impl CaptureFile {
                 }
             };
             match step {
-                Step::Skip(consumed) => self.reader.consume(consumed),
+                Step::Skip(consumed) => self.reader.consume_noshift(consumed),
                 Step::Refill => {
                     if self.reader.refill().is_err() {
                         return Err(self.read_failure(offset));
@@ -216,7 +240,27 @@ impl CaptureFile {
                         ));
                     }
                 }
-                Step::End => return Ok(false),
+                Step::End => {
+                    return match self.unsupported.take() {
+                        Some((link_type, packets)) => Err(CaptureError::UnsupportedLinkType {
+                            path: self.path.clone(),
+                            link_type,
+                            packets,
+                        }),
+                        None => Ok(false),
+                    };
+                }
+                Step::Packet {
+                    consumed,
+                    current,
+                    ..
+                } if !current.supported => {
+                    // Read on, so that the file's other interfaces still
+                    // count; the skipped packets are reported at the end.
+                    let skipped = self.unsupported.get_or_insert((current.link_type, 0));
+                    skipped.1 += 1;
+                    self.reader.consume_noshift(consumed);
+                }
                 Step::Packet {
                     consumed,
                     data_addr,
@@ -273,18 +317,20 @@ impl CaptureFile {
 
 /// Turns one block into a step: packets with their metadata, interface
 /// declarations recorded, everything else skipped.
+#[inline]
 fn classify(
-    block: PcapBlockOwned<'_>,
+    block: &PcapBlockOwned<'_>,
     consumed: usize,
     interfaces: &mut Vec<Interface>,
     last_ts: Timestamp,
 ) -> Result<Step, String> {
-    let packet = |data: &[u8], ts, link_type, wire_len: u32| Step::Packet {
+    let packet = |data: &[u8], ts, iface: &Interface, wire_len: u32| Step::Packet {
         consumed,
         data_addr: data.as_ptr() as usize,
         current: Current {
             ts,
-            link_type,
+            link_type: iface.link_type,
+            supported: iface.supported,
             start: 0,
             len: data.len(),
             wire_len: wire_len.max(data.len() as u32),
@@ -298,11 +344,7 @@ fn classify(
                 1_000_000
             };
             interfaces.clear();
-            interfaces.push(Interface {
-                link_type: LinkType(header.network.0 as u32),
-                units_per_sec,
-                offset_secs: 0,
-            });
+            interfaces.push(Interface::new(LinkType(header.network.0 as u32), units_per_sec, 0));
             Step::Skip(consumed)
         }
         PcapBlockOwned::Legacy(b) => {
@@ -311,7 +353,7 @@ fn classify(
                 .ok_or("packet record before the file header")?;
             let frac = u64::from(b.ts_usec) * (1_000_000_000 / iface.units_per_sec);
             let ts = Timestamp(u64::from(b.ts_sec) * Timestamp::NANOS_PER_SEC + frac);
-            packet(b.data, ts, iface.link_type, b.origlen)
+            packet(b.data, ts, iface, b.origlen)
         }
         PcapBlockOwned::NG(Block::SectionHeader(_)) => {
             // Interface ids are scoped to their section.
@@ -319,11 +361,11 @@ fn classify(
             Step::Skip(consumed)
         }
         PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
-            interfaces.push(Interface {
-                link_type: LinkType(idb.linktype.0 as u32),
-                units_per_sec: idb.ts_resolution().unwrap_or(0),
-                offset_secs: idb.ts_offset(),
-            });
+            interfaces.push(Interface::new(
+                LinkType(idb.linktype.0 as u32),
+                idb.ts_resolution().unwrap_or(0),
+                idb.ts_offset(),
+            ));
             Step::Skip(consumed)
         }
         PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
@@ -337,14 +379,14 @@ fn classify(
             let nanos = units * 1_000_000_000 / u128::from(iface.units_per_sec);
             let offset = i128::from(iface.offset_secs) * 1_000_000_000;
             let ts = Timestamp(u64::try_from((nanos as i128 + offset).max(0)).unwrap_or(u64::MAX));
-            packet(epb.packet_data(), ts, iface.link_type, epb.orig_len())
+            packet(epb.packet_data(), ts, iface, epb.orig_len())
         }
         PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
             // Simple packets belong to the first interface and carry no time.
             let iface = interfaces
                 .first()
                 .ok_or("simple packet before any interface")?;
-            packet(spb.packet_data(), last_ts, iface.link_type, spb.orig_len())
+            packet(spb.packet_data(), last_ts, iface, spb.orig_len())
         }
         PcapBlockOwned::NG(_) => Step::Skip(consumed),
     })

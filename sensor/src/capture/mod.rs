@@ -35,6 +35,28 @@ impl LinkType {
     pub const IPV6: LinkType = LinkType(229);
     pub const LINUX_SLL2: LinkType = LinkType(276);
 
+    /// Link types mirador decodes.
+    pub const SUPPORTED: [LinkType; 14] = [
+        LinkType::NULL,
+        LinkType::ETHERNET,
+        LinkType::PPP,
+        LinkType::RAW_DLT12,
+        LinkType::RAW_DLT14,
+        LinkType::PPP_HDLC,
+        LinkType::RAW,
+        LinkType::C_HDLC,
+        LinkType::LOOP,
+        LinkType::LINUX_SLL,
+        LinkType::PPI,
+        LinkType::IPV4,
+        LinkType::IPV6,
+        LinkType::LINUX_SLL2,
+    ];
+
+    pub fn is_supported(self) -> bool {
+        LinkType::SUPPORTED.contains(&self)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             LinkType::NULL => "NULL (BSD loopback)",

@@ -174,8 +174,16 @@ mod tests {
     }
 
     #[test]
+    fn decodes_every_supported_link_type() {
+        for link_type in LinkType::SUPPORTED {
+            let r = strip(link_type, &[0u8; 64]);
+            assert!(!matches!(r, Err(DecodeError::UnsupportedLinkType)), "{link_type}");
+        }
+    }
+
+    #[test]
     fn shims_unwrap_to_ip() {
-        let mpls = [0, 0, 0x11, 64, 0, 0, 0x21, 64, 0x45, 0];
+        let mpls = [0, 0, 0x10, 64, 0, 0, 0x21, 64, 0x45, 0];
         assert_eq!(unwrap_tunnel_shim((ETHERTYPE_MPLS, &mpls)), Some(Ok(&mpls[8..])));
         assert_eq!(unwrap_tunnel_shim((ETHERTYPE_MPLS, &mpls[..6])), Some(Err(DecodeError::LinkExtension)));
         let pppoe = [0x11, 0, 0, 1, 0, 4, 0, 0x21, 0x45, 0];

@@ -10,7 +10,8 @@ mod tunnel;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use etherparse::{
-    ArpPacketSlice, LaxNetSlice, LaxSlicedPacket, TransportSlice, err::Layer,
+    ArpPacketSlice, EtherType, Ethernet2Slice, Icmpv4Slice, Icmpv6Slice, IpNumber, LaxIpSlice,
+    SingleVlanSlice, TcpSlice, TransportSlice, UdpSlice,
 };
 use fingerprints::MacAddr;
 
@@ -159,33 +160,8 @@ impl DecodeError {
     pub fn index(self) -> usize {
         self as usize
     }
-
-    fn from_layer(layer: Layer) -> DecodeError {
-        match layer {
-            Layer::LinuxSllHeader | Layer::Ethernet2Header | Layer::EtherPayload => {
-                DecodeError::Link
-            }
-            Layer::VlanHeader | Layer::MacsecHeader | Layer::MacsecPacket => {
-                DecodeError::LinkExtension
-            }
-            Layer::Arp => DecodeError::Arp,
-            Layer::IpHeader
-            | Layer::Ipv4Header
-            | Layer::Ipv4Packet
-            | Layer::Ipv6Header
-            | Layer::Ipv6Packet => DecodeError::Ip,
-            Layer::IpAuthHeader
-            | Layer::Ipv6ExtHeader
-            | Layer::Ipv6HopByHopHeader
-            | Layer::Ipv6DestOptionsHeader
-            | Layer::Ipv6RouteHeader
-            | Layer::Ipv6FragHeader => DecodeError::IpExtension,
-            Layer::TcpHeader => DecodeError::Tcp,
-            Layer::UdpHeader | Layer::UdpPayload => DecodeError::Udp,
-            _ => DecodeError::Icmp,
-        }
-    }
 }
+
 
 /// Decodes one captured frame.
 pub fn decode<'a>(packet: &Packet<'a>) -> Result<PacketView<'a>, DecodeError> {
@@ -219,46 +195,46 @@ fn decode_inner<'a>(
     inner: link::Inner<'a>,
     depth: u8,
 ) -> Result<PacketView<'a>, DecodeError> {
-    let sliced = match inner {
+    let (ether_type, payload) = match inner {
         link::Inner::Ethernet(bytes) => {
-            let sliced = LaxSlicedPacket::from_ethernet(bytes).map_err(|_| DecodeError::Link)?;
+            let eth = Ethernet2Slice::from_slice_without_fcs(bytes).map_err(|_| DecodeError::Link)?;
             if depth > 0 {
-                view.dst_mac = MacAddr::from_slice(bytes);
-                view.src_mac = bytes.get(6..).and_then(MacAddr::from_slice);
+                view.dst_mac = Some(MacAddr(eth.destination()));
+                view.src_mac = Some(MacAddr(eth.source()));
             }
+            let (mut ether_type, mut payload) = (eth.ether_type(), eth.payload_slice());
             let mut vlans = Vlans::default();
-            for ext in &sliced.link_exts {
-                if let etherparse::LaxLinkExtSlice::Vlan(v) = ext {
-                    vlans.push(v.vlan_identifier().value());
-                }
+            while matches!(
+                ether_type,
+                EtherType::VLAN_TAGGED_FRAME
+                    | EtherType::PROVIDER_BRIDGING
+                    | EtherType::VLAN_DOUBLE_TAGGED_FRAME
+            ) {
+                let tag = SingleVlanSlice::from_slice(payload).map_err(|_| DecodeError::LinkExtension)?;
+                vlans.push(tag.vlan_identifier().value());
+                (ether_type, payload) = (tag.ether_type(), tag.payload_slice());
             }
+            // A tunnel's inner frame keeps the outer tags unless it has its own.
             if !vlans.is_empty() || depth == 0 {
                 view.vlans = vlans;
             }
-            sliced
+            (ether_type.0, payload)
         }
-        link::Inner::EtherType(ether_type, bytes) => {
-            LaxSlicedPacket::from_ether_type(etherparse::EtherType(ether_type), bytes)
-        }
-        link::Inner::Ip(bytes) => LaxSlicedPacket::from_ip(bytes).map_err(|_| DecodeError::Ip)?,
+        link::Inner::EtherType(ether_type, bytes) => (ether_type, bytes),
+        link::Inner::Ip(bytes) => (EtherType::IPV4.0, bytes),
     };
-    view.network = match network_of(&sliced)? {
-        Some(network) => network,
-        // etherparse stops at EtherTypes it does not know; MPLS and PPPoE
-        // are unwrapped here and the IP packet inside sliced again.
-        None => match link::unwrap_tunnel_shim(ether_type_payload(&sliced)) {
-            Some(Ok(ip)) => {
-                let inner = LaxSlicedPacket::from_ip(ip).map_err(|_| DecodeError::Ip)?;
-                network_of(&inner)?.ok_or(DecodeError::Ip)?
-            }
-            Some(Err(e)) => return Err(e),
-            None => {
-                let (ether_type, payload) = ether_type_payload(&sliced);
-                Network::Other {
-                    ether_type,
-                    payload,
-                }
-            }
+    view.network = match EtherType(ether_type) {
+        EtherType::IPV4 | EtherType::IPV6 => Network::Ip(ip_packet(payload)?),
+        EtherType::ARP => {
+            Network::Arp(ArpPacketSlice::from_slice(payload).map_err(|_| DecodeError::Arp)?)
+        }
+        // MPLS and PPPoE sit between the link layer and IP.
+        _ => match link::unwrap_tunnel_shim((ether_type, payload)) {
+            Some(ip) => Network::Ip(ip_packet(ip?)?),
+            None => Network::Other {
+                ether_type,
+                payload,
+            },
         },
     };
     if depth < MAX_TUNNEL_DEPTH
@@ -275,6 +251,75 @@ fn decode_inner<'a>(
     Ok(view)
 }
 
+/// An IPv4 or IPv6 packet (the version nibble decides) and its transport
+/// header. Packets cut short by the snap length keep what they have.
+fn ip_packet(bytes: &[u8]) -> Result<IpPacket<'_>, DecodeError> {
+    let (ip, extension_error) = LaxIpSlice::from_slice(bytes).map_err(|_| DecodeError::Ip)?;
+    let (src, dst, ttl, first) = match &ip {
+        LaxIpSlice::Ipv4(v4) => {
+            let h = v4.header();
+            (
+                IpAddr::V4(Ipv4Addr::from(h.source())),
+                IpAddr::V4(Ipv4Addr::from(h.destination())),
+                h.ttl(),
+                h.fragments_offset().value() == 0,
+            )
+        }
+        LaxIpSlice::Ipv6(v6) => {
+            let h = v6.header();
+            (
+                IpAddr::V6(Ipv6Addr::from(h.source())),
+                IpAddr::V6(Ipv6Addr::from(h.destination())),
+                h.hop_limit(),
+                ipv6_first_fragment(v6),
+            )
+        }
+    };
+    if extension_error.is_some() {
+        return Err(DecodeError::IpExtension);
+    }
+    let payload = ip.payload();
+    let fragment = match (payload.fragmented, first) {
+        (false, _) => Fragment::Whole,
+        (true, true) => Fragment::First,
+        (true, false) => Fragment::Later,
+    };
+    let protocol = payload.ip_number;
+    let body = payload.payload;
+    let transport = match fragment {
+        Fragment::Whole => transport(protocol, body)?,
+        // The first fragment still starts with the transport header, whose
+        // ports place it in its flow; a short one is no error.
+        Fragment::First => transport(protocol, body).ok().flatten(),
+        Fragment::Later => None,
+    };
+    Ok(IpPacket {
+        src,
+        dst,
+        protocol: protocol.0,
+        ttl,
+        fragment,
+        transport,
+        payload: body,
+    })
+}
+
+fn transport(protocol: IpNumber, body: &[u8]) -> Result<Option<TransportSlice<'_>>, DecodeError> {
+    Ok(Some(match protocol {
+        IpNumber::TCP => TransportSlice::Tcp(TcpSlice::from_slice(body).map_err(|_| DecodeError::Tcp)?),
+        IpNumber::UDP => {
+            TransportSlice::Udp(UdpSlice::from_slice_lax(body).map_err(|_| DecodeError::Udp)?)
+        }
+        IpNumber::ICMP => {
+            TransportSlice::Icmpv4(Icmpv4Slice::from_slice(body).map_err(|_| DecodeError::Icmp)?)
+        }
+        IpNumber::IPV6_ICMP => {
+            TransportSlice::Icmpv6(Icmpv6Slice::from_slice(body).map_err(|_| DecodeError::Icmp)?)
+        }
+        _ => return Ok(None),
+    }))
+}
+
 fn tunnel_in<'a>(ip: &IpPacket<'a>) -> Option<(TunnelKind, link::Inner<'a>)> {
     if ip.fragment != Fragment::Whole {
         return None;
@@ -285,94 +330,6 @@ fn tunnel_in<'a>(ip: &IpPacket<'a>) -> Option<(TunnelKind, link::Inner<'a>)> {
         }
         Some(_) => None,
         None => tunnel::open(ip.protocol, ip.payload, None),
-    }
-}
-
-/// The EtherType and payload etherparse stopped at (after any VLAN tags).
-fn ether_type_payload<'a>(sliced: &LaxSlicedPacket<'a>) -> (u16, &'a [u8]) {
-    let payload = match sliced.link_exts.last() {
-        Some(etherparse::LaxLinkExtSlice::Vlan(v)) => Some(v.payload()),
-        _ => match &sliced.link {
-            Some(etherparse::LinkSlice::Ethernet2(e)) => Some(e.payload()),
-            Some(etherparse::LinkSlice::EtherPayload(p)) => Some(p.clone()),
-            _ => None,
-        },
-    };
-    payload.map_or((0, &[]), |p| (p.ether_type.0, p.payload))
-}
-
-fn network_of<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<Option<Network<'a>>, DecodeError> {
-    let net = match &sliced.net {
-        Some(net) => net,
-        None => {
-            return match &sliced.stop_err {
-                Some((_, layer)) => Err(DecodeError::from_layer(*layer)),
-                None => Ok(None),
-            };
-        }
-    };
-    let (src, dst, ttl, fragmented, is_first, payload) = match net {
-        LaxNetSlice::Arp(arp) => return Ok(Some(Network::Arp(arp.clone()))),
-        LaxNetSlice::Ipv4(ip) => {
-            let h = ip.header();
-            let first = h.fragments_offset().value() == 0;
-            (
-                IpAddr::V4(Ipv4Addr::from(h.source())),
-                IpAddr::V4(Ipv4Addr::from(h.destination())),
-                h.ttl(),
-                ip.is_payload_fragmented(),
-                first,
-                ip.payload(),
-            )
-        }
-        LaxNetSlice::Ipv6(ip) => {
-            let h = ip.header();
-            let first = ipv6_first_fragment(ip);
-            (
-                IpAddr::V6(Ipv6Addr::from(h.source())),
-                IpAddr::V6(Ipv6Addr::from(h.destination())),
-                h.hop_limit(),
-                ip.is_payload_fragmented(),
-                first,
-                ip.payload(),
-            )
-        }
-    };
-    let fragment = match (fragmented, is_first) {
-        (false, _) => Fragment::Whole,
-        (true, true) => Fragment::First,
-        (true, false) => Fragment::Later,
-    };
-    // A transport header that should be there but is not, in a packet that
-    // is not fragmented, is a decode error; cut-short payloads are not.
-    if fragment == Fragment::Whole
-        && sliced.transport.is_none()
-        && let Some((_, layer)) = &sliced.stop_err
-    {
-        return Err(DecodeError::from_layer(*layer));
-    }
-    let transport = match fragment {
-        // etherparse leaves fragments alone; the first one still starts
-        // with the transport header, whose ports place it in its flow.
-        Fragment::First => first_fragment_transport(payload.ip_number.0, payload.payload),
-        _ => sliced.transport.clone(),
-    };
-    Ok(Some(Network::Ip(IpPacket {
-        src,
-        dst,
-        protocol: payload.ip_number.0,
-        ttl,
-        fragment,
-        transport,
-        payload: payload.payload,
-    })))
-}
-
-fn first_fragment_transport(protocol: u8, payload: &[u8]) -> Option<TransportSlice<'_>> {
-    match protocol {
-        6 => etherparse::TcpSlice::from_slice(payload).ok().map(TransportSlice::Tcp),
-        17 => etherparse::UdpSlice::from_slice_lax(payload).ok().map(TransportSlice::Udp),
-        _ => None,
     }
 }
 

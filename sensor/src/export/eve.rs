@@ -14,7 +14,7 @@ use fingerprints::MacAddr;
 use serde::Serialize;
 
 use crate::capture::Timestamp;
-use crate::decode::TunnelKind;
+use crate::decode::{TunnelKind, Vlans};
 use crate::flow::{DirectionStats, EndReason, Flow, FlowState, tcp_flags};
 
 /// Where serialised events go: a file, stdout, or (later) other sinks.
@@ -119,8 +119,8 @@ struct Header {
     dest_ip: IpAddr,
     dest_port: u16,
     proto: Proto,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    vlan: Vec<u16>,
+    #[serde(skip_serializing_if = "Vlans::is_empty", serialize_with = "vlan_ids")]
+    vlan: Vlans,
     #[serde(skip_serializing_if = "Option::is_none")]
     src_mac: Option<MacAddr>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -140,12 +140,17 @@ impl Header {
             dest_ip: flow.server.ip,
             dest_port: flow.server.port,
             proto: Proto(flow.protocol()),
-            vlan: flow.vlans().ids().collect(),
+            vlan: flow.vlans(),
             src_mac: flow.client_mac,
             dest_mac: flow.server_mac,
             tunnel: flow.tunnel,
         }
     }
+}
+
+/// VLAN tags as EVE's `vlan` array, outermost first.
+fn vlan_ids<S: serde::Serializer>(vlans: &Vlans, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(vlans.ids())
 }
 
 /// An IP protocol number, written as Suricata writes it.

@@ -55,6 +55,15 @@ pub enum RouterEvidence {
     ForwardsTraffic,
 }
 
+impl RouterEvidence {
+    pub const ALL: [RouterEvidence; 4] = [
+        RouterEvidence::RouterAdvertisement,
+        RouterEvidence::NeighborAdvertisementRouterFlag,
+        RouterEvidence::DhcpRouterOption,
+        RouterEvidence::ForwardsTraffic,
+    ];
+}
+
 /// Something a packet says about the devices on the segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Observation {

@@ -1,7 +1,7 @@
 //! Flow identity: the 5-tuple plus VLAN tags, in a canonical order so that
 //! both directions of a conversation map to one key and one worker.
 
-use std::hash::{BuildHasher, Hash};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::IpAddr;
 
 use crate::decode::Vlans;
@@ -13,29 +13,60 @@ pub struct Endpoint {
     pub port: u16,
 }
 
-/// A bidirectional flow's key. `a` is the lower endpoint, so the key is the
-/// same whichever direction a packet travels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// A bidirectional flow's key: addresses as 128-bit integers, the lower
+/// endpoint first, so the key is the same whichever direction a packet
+/// travels, and comparing or hashing it takes a few machine words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlowKey {
-    pub a: Endpoint,
-    pub b: Endpoint,
+    lo_ip: u128,
+    hi_ip: u128,
+    /// The lower endpoint's port in the high half.
+    ports: u32,
+    ipv6: bool,
     pub protocol: u8,
     pub vlans: Vlans,
 }
 
+/// Hashes the key as three machine words: this runs for every packet, and
+/// the derived hash would feed each field separately.
+impl Hash for FlowKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u128(self.lo_ip);
+        state.write_u128(self.hi_ip);
+        let vlan = |v: Option<u16>| v.map_or(0, |id| u64::from(id) | 0x1_0000);
+        state.write_u64(
+            u64::from(self.ports)
+                ^ (u64::from(self.protocol) | u64::from(self.ipv6) << 8) << 32
+                ^ vlan(self.vlans.outer) << 40
+                ^ vlan(self.vlans.inner) << 21,
+        );
+    }
+}
+
+fn ip_bits(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(a) => u128::from(a.to_bits()),
+        IpAddr::V6(a) => a.to_bits(),
+    }
+}
+
 impl FlowKey {
-    /// The key of a packet from `src` to `dst`, and whether `src` is `a`.
+    /// The key of a packet from `src` to `dst`, and whether `src` is the
+    /// lower endpoint (which tells the packet's direction in the flow).
     pub fn new(src: Endpoint, dst: Endpoint, protocol: u8, vlans: Vlans) -> (FlowKey, bool) {
-        let src_is_a = src <= dst;
-        let (a, b) = if src_is_a { (src, dst) } else { (dst, src) };
+        let (s, d) = ((ip_bits(src.ip), src.port), (ip_bits(dst.ip), dst.port));
+        let src_is_lo = s <= d;
+        let (lo, hi) = if src_is_lo { (s, d) } else { (d, s) };
         (
             FlowKey {
-                a,
-                b,
+                lo_ip: lo.0,
+                hi_ip: hi.0,
+                ports: u32::from(lo.1) << 16 | u32::from(hi.1),
+                ipv6: src.ip.is_ipv6(),
                 protocol,
                 vlans,
             },
-            src_is_a,
+            src_is_lo,
         )
     }
 

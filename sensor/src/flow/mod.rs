@@ -127,7 +127,7 @@ pub struct DirectionStats {
 impl DirectionStats {
     fn record(&mut self, p: &FlowPacket) {
         if let Some(last) = self.last {
-            self.iat_us.push(p.ts.since(last) as f64 / 1000.0);
+            self.iat_us.push(p.ts.since(last) as f64 * 1e-3);
         }
         self.pkts += 1;
         self.bytes += u64::from(p.len);
@@ -145,6 +145,8 @@ pub struct Flow {
     /// Unique per sensor run.
     pub id: u64,
     pub key: FlowKey,
+    /// Whether the client is the key's lower endpoint.
+    client_is_lo: bool,
     pub client: Endpoint,
     pub server: Endpoint,
     pub client_mac: Option<MacAddr>,
@@ -156,6 +158,8 @@ pub struct Flow {
     pub state: FlowState,
     /// The tunnel the flow's packets came in, if any.
     pub tunnel: Option<TunnelKind>,
+    /// Packets and bytes of each direction already credited to devices.
+    credited: [(u64, u64); 2],
 }
 
 impl Flow {
@@ -180,6 +184,7 @@ impl Flow {
         Flow {
             id,
             key,
+            client_is_lo: p.src_is_lo != syn_ack,
             client,
             server,
             client_mac,
@@ -190,27 +195,45 @@ impl Flow {
             to_client: DirectionStats::default(),
             state: FlowState::New,
             tunnel: p.tunnel,
+            credited: [(0, 0); 2],
         }
     }
 
     /// Adds a packet and tells how it touched the flow.
     fn record(&mut self, p: &FlowPacket, new_flow: bool) -> Touched {
-        let to_server = p.src == self.client;
-        let dir = if to_server {
+        let to_server = p.src_is_lo == self.client_is_lo;
+        let (sender, receiver) = if to_server {
             self.server_mac = self.server_mac.or(p.dst_mac);
-            &mut self.to_server
+            (self.client_mac, self.server_mac)
         } else {
             self.server_mac = self.server_mac.or(p.src_mac);
+            (self.server_mac, self.client_mac)
+        };
+        let differs = |expected: Option<MacAddr>, seen: Option<MacAddr>| {
+            matches!((expected, seen), (Some(e), Some(s)) if e != s)
+        };
+        // Frames of one flow between other MACs (a router seen on both
+        // sides, a failover) are counted for their own MACs, not the flow's.
+        let other_macs = differs(sender, p.src_mac) || differs(receiver, p.dst_mac);
+        let i = usize::from(!to_server);
+        let dir = if to_server {
+            &mut self.to_server
+        } else {
             &mut self.to_client
         };
         dir.record(p);
         let first_in_direction = dir.pkts == 1;
+        if other_macs {
+            self.credited[i].0 += 1;
+            self.credited[i].1 += u64::from(p.len);
+        }
         self.end = self.end.max(p.ts);
         self.state = self.next_state(p.tcp_flags);
         Touched {
             new_flow,
             to_server,
             first_in_direction,
+            other_macs,
         }
     }
 
@@ -230,6 +253,19 @@ impl Flow {
         }
     }
 
+    /// Packets and bytes carried toward the server and toward the client
+    /// since the last call: device counters are credited from flows in
+    /// bulk rather than per packet.
+    pub fn take_uncredited(&mut self) -> [(u64, u64); 2] {
+        let totals = [
+            (self.to_server.pkts, self.to_server.bytes),
+            (self.to_client.pkts, self.to_client.bytes),
+        ];
+        let delta = [0, 1].map(|i| (totals[i].0 - self.credited[i].0, totals[i].1 - self.credited[i].1));
+        self.credited = totals;
+        delta
+    }
+
     /// Total packets in both directions.
     pub fn pkts(&self) -> u64 {
         self.to_server.pkts + self.to_client.pkts
@@ -247,6 +283,8 @@ pub struct FlowPacket {
     pub src_mac: Option<MacAddr>,
     pub dst_mac: Option<MacAddr>,
     pub key: FlowKey,
+    /// The sender is the key's lower endpoint.
+    pub src_is_lo: bool,
     pub len: u32,
     pub payload_len: u32,
     pub tcp_flags: u8,
@@ -272,7 +310,7 @@ impl FlowPacket {
             ip: ip.dst,
             port: dst_port,
         };
-        let (key, _) = FlowKey::new(src, dst, ip.protocol, view.vlans);
+        let (key, src_is_lo) = FlowKey::new(src, dst, ip.protocol, view.vlans);
         let (tcp_flags, payload_len) = transport_facts(ip);
         Some(FlowPacket {
             ts,
@@ -281,6 +319,7 @@ impl FlowPacket {
             src_mac: view.src_mac,
             dst_mac: view.dst_mac,
             key,
+            src_is_lo,
             len,
             payload_len,
             tcp_flags,
@@ -315,6 +354,9 @@ pub struct Touched {
     pub to_server: bool,
     /// The packet is the first of its direction in the flow.
     pub first_in_direction: bool,
+    /// The packet's MACs are not the flow's: its traffic is left for the
+    /// caller to credit to the MACs it carries.
+    pub other_macs: bool,
 }
 
 /// Counters of one worker's flow table.
@@ -394,6 +436,18 @@ impl FlowTracker {
             };
             self.finish(flow, EndReason::Timeout, ended);
         }
+    }
+
+    /// Visits the flows that saw packets at or after `since`, most recent
+    /// first (they sit at the recent end of the table).
+    pub fn visit_active_since(&mut self, since: Timestamp, mut visit: impl FnMut(&mut Flow)) {
+        self.table.visit_newest_while(|flow| {
+            let active = flow.end >= since;
+            if active {
+                visit(flow);
+            }
+            active
+        });
     }
 
     /// Ends every flow (end of input).

@@ -2,6 +2,10 @@
 //! recency list, so that finding a flow, touching it, and finding the
 //! longest-idle one are all O(1). Slots are reused, so a warm table
 //! allocates nothing per packet.
+//!
+//! The recency links live in their own compact array: moving a flow to the
+//! front touches its neighbours' links, and keeping those out of the large
+//! flow records keeps the touch in cache.
 
 use std::collections::HashMap;
 
@@ -9,19 +13,24 @@ use super::key::{FlowHasher, FlowKey};
 
 const NIL: u32 = u32::MAX;
 
-struct Slot<T> {
-    key: FlowKey,
-    value: T,
+#[derive(Clone, Copy)]
+struct Links {
     /// Toward the most recently used end.
     newer: u32,
     /// Toward the least recently used end.
     older: u32,
 }
 
-/// Flows by key, ordered by last use.
+const UNLINKED: Links = Links {
+    newer: NIL,
+    older: NIL,
+};
+
+/// Values by key, ordered by last use.
 pub(super) struct LruTable<T> {
     index: HashMap<FlowKey, u32, FlowHasher>,
-    slots: Vec<Option<Slot<T>>>,
+    slots: Vec<Option<(FlowKey, T)>>,
+    links: Vec<Links>,
     free: Vec<u32>,
     newest: u32,
     oldest: u32,
@@ -32,6 +41,7 @@ impl<T> LruTable<T> {
         LruTable {
             index: HashMap::with_capacity_and_hasher(capacity, FlowHasher::default()),
             slots: Vec::with_capacity(capacity),
+            links: Vec::with_capacity(capacity),
             free: Vec::new(),
             newest: NIL,
             oldest: NIL,
@@ -45,44 +55,50 @@ impl<T> LruTable<T> {
     /// The value for `key`, marked as the most recently used.
     pub fn get_mut(&mut self, key: &FlowKey) -> Option<&mut T> {
         let at = *self.index.get(key)?;
-        self.unlink(at);
-        self.push_newest(at);
-        self.slot_mut(at).map(|s| &mut s.value)
+        if at != self.newest {
+            self.unlink(at);
+            self.push_newest(at);
+        }
+        self.slots[at as usize].as_mut().map(|(_, v)| v)
     }
 
     /// Inserts a value for a key that is not in the table, as the most
     /// recently used.
     pub fn insert(&mut self, key: FlowKey, value: T) -> &mut T {
-        let slot = Slot {
-            key,
-            value,
-            newer: NIL,
-            older: NIL,
-        };
         let at = match self.free.pop() {
             Some(at) => {
-                self.slots[at as usize] = Some(slot);
+                self.slots[at as usize] = Some((key, value));
                 at
             }
             None => {
-                self.slots.push(Some(slot));
+                self.slots.push(Some((key, value)));
+                self.links.push(UNLINKED);
                 (self.slots.len() - 1) as u32
             }
         };
         self.index.insert(key, at);
         self.push_newest(at);
-        // The slot was just filled, so this always finds it.
-        let filled = self.slots[at as usize].as_mut().map(|s| &mut s.value);
-        match filled {
-            Some(value) => value,
+        match &mut self.slots[at as usize] {
+            Some((_, value)) => value,
             None => unreachable!("slot {at} was just filled"),
         }
     }
 
     /// The least recently used entry.
     pub fn oldest(&self) -> Option<(&FlowKey, &T)> {
-        let slot = self.slots.get(self.oldest as usize)?.as_ref()?;
-        Some((&slot.key, &slot.value))
+        let (key, value) = self.slots.get(self.oldest as usize)?.as_ref()?;
+        Some((key, value))
+    }
+
+    /// Visits values from the most recently used on, while `visit` says to go on.
+    pub fn visit_newest_while(&mut self, mut visit: impl FnMut(&mut T) -> bool) {
+        let mut at = self.newest;
+        while let Some(Some((_, value))) = self.slots.get_mut(at as usize) {
+            if !visit(value) {
+                return;
+            }
+            at = self.links[at as usize].older;
+        }
     }
 
     /// Removes the entry for `key`.
@@ -90,7 +106,7 @@ impl<T> LruTable<T> {
         let at = self.index.remove(key)?;
         self.unlink(at);
         self.free.push(at);
-        self.slots[at as usize].take().map(|s| s.value)
+        self.slots[at as usize].take().map(|(_, v)| v)
     }
 
     /// Removes and returns the least recently used entry.
@@ -99,36 +115,27 @@ impl<T> LruTable<T> {
         self.remove(&key).map(|v| (key, v))
     }
 
-    fn slot_mut(&mut self, at: u32) -> Option<&mut Slot<T>> {
-        self.slots.get_mut(at as usize)?.as_mut()
-    }
-
     fn unlink(&mut self, at: u32) {
-        let Some((newer, older)) = self.slot_mut(at).map(|s| (s.newer, s.older)) else {
-            return;
-        };
-        match self.slot_mut(newer) {
-            Some(s) => s.older = older,
+        let Links { newer, older } = self.links[at as usize];
+        match self.links.get_mut(newer as usize) {
+            Some(l) => l.older = older,
             None => self.newest = older,
         }
-        match self.slot_mut(older) {
-            Some(s) => s.newer = newer,
+        match self.links.get_mut(older as usize) {
+            Some(l) => l.newer = newer,
             None => self.oldest = newer,
         }
-        if let Some(s) = self.slot_mut(at) {
-            s.newer = NIL;
-            s.older = NIL;
-        }
+        self.links[at as usize] = UNLINKED;
     }
 
     fn push_newest(&mut self, at: u32) {
         let previous = self.newest;
-        if let Some(s) = self.slot_mut(at) {
-            s.older = previous;
-            s.newer = NIL;
-        }
-        match self.slot_mut(previous) {
-            Some(s) => s.newer = at,
+        self.links[at as usize] = Links {
+            newer: NIL,
+            older: previous,
+        };
+        match self.links.get_mut(previous as usize) {
+            Some(l) => l.newer = at,
             None => self.oldest = at,
         }
         self.newest = at;
@@ -158,6 +165,7 @@ mod tests {
         assert_eq!(t.oldest().map(|(_, v)| *v), Some(1));
         assert_eq!(t.get_mut(&key(1)).copied(), Some(1));
         assert_eq!(t.oldest().map(|(_, v)| *v), Some(2));
+        assert_eq!(t.get_mut(&key(1)).copied(), Some(1), "touching the newest keeps order");
         assert_eq!(t.remove(&key(3)), Some(3));
         assert_eq!(t.len(), 2);
         t.insert(key(4), 4);

@@ -12,6 +12,7 @@ use super::device::{Protocol, ProtocolSet, Traffic};
 use crate::capture::Timestamp;
 use crate::decode::{Network, PacketView, Vlans};
 use crate::extract::Observation;
+use crate::flow::Flow;
 
 /// One MAC's activity since the last flush.
 #[derive(Debug, Clone, Copy, Default)]
@@ -40,28 +41,78 @@ pub struct Sighting {
 }
 
 /// Updates waiting to be applied to the inventory.
-#[derive(Default)]
 pub struct InventoryBatch {
-    pub(super) activity: HashMap<MacAddr, Activity, foldhash::fast::RandomState>,
+    pub(super) activity: Vec<(MacAddr, Activity)>,
+    index: HashMap<MacAddr, u32, foldhash::fast::RandomState>,
+    /// A direct-mapped cache in front of `index`: a segment's traffic comes
+    /// from few MACs, and this saves hashing on nearly every packet.
+    recent: [(MacAddr, u32); RECENT],
     pub(super) sightings: Vec<Sighting>,
     pub(super) observations: Vec<(Timestamp, Observation)>,
 }
 
+impl Default for InventoryBatch {
+    fn default() -> InventoryBatch {
+        InventoryBatch {
+            activity: Vec::new(),
+            index: HashMap::default(),
+            recent: [(MacAddr::ZERO, u32::MAX); RECENT],
+            sightings: Vec::new(),
+            observations: Vec::new(),
+        }
+    }
+}
+
 impl InventoryBatch {
-    /// Counts one frame for its source and destination MACs.
-    pub fn packet(&mut self, view: &PacketView<'_>, ts: Timestamp, wire_len: u32) {
+    /// A frame outside any flow (ARP, LLDP, a later IP fragment): its
+    /// traffic and the protocols it shows.
+    pub fn frame(&mut self, view: &PacketView<'_>, ts: Timestamp, len: u32) {
         let traffic = Traffic {
             packets: 1,
-            bytes: u64::from(wire_len),
+            bytes: u64::from(len),
         };
         if let Some(mac) = view.src_mac.filter(|m| m.is_unicast()) {
-            let a = self.entry(mac, ts);
+            let a = self.entry(mac, ts, ts);
             a.sent.add(traffic);
             a.vlans = view.vlans;
             protocols_of(view, &mut a.protocols);
         }
         if let Some(mac) = view.dst_mac.filter(|m| m.is_unicast()) {
-            self.entry(mac, ts).received.add(traffic);
+            self.entry(mac, ts, ts).received.add(traffic);
+        }
+    }
+
+    /// The protocols the first packet of a flow's direction shows for its
+    /// sender (a flow's later packets show the same).
+    pub fn protocols(&mut self, view: &PacketView<'_>, ts: Timestamp) {
+        if let Some(mac) = view.src_mac.filter(|m| m.is_unicast()) {
+            let a = self.entry(mac, ts, ts);
+            a.vlans = view.vlans;
+            protocols_of(view, &mut a.protocols);
+        }
+    }
+
+    /// Credits the devices at both ends with what the flow carried since it
+    /// was last credited.
+    pub fn flow_traffic(&mut self, flow: &mut Flow) {
+        let [to_server, to_client] = flow.take_uncredited();
+        let ends = [
+            (flow.client_mac, &flow.to_server, to_server),
+            (flow.server_mac, &flow.to_client, to_client),
+        ];
+        for (i, (sender, dir, (packets, bytes))) in ends.into_iter().enumerate() {
+            if packets == 0 {
+                continue;
+            }
+            let traffic = Traffic { packets, bytes };
+            let (first, last) = (dir.first.unwrap_or(flow.start), dir.last.unwrap_or(flow.end));
+            if let Some(mac) = sender.filter(|m| m.is_unicast()) {
+                self.entry(mac, first, last).sent.add(traffic);
+            }
+            let receiver = if i == 0 { flow.server_mac } else { flow.client_mac };
+            if let Some(mac) = receiver.filter(|m| m.is_unicast()) {
+                self.entry(mac, first, last).received.add(traffic);
+            }
         }
     }
 
@@ -84,21 +135,41 @@ impl InventoryBatch {
 
     pub(super) fn clear(&mut self) {
         self.activity.clear();
+        self.index.clear();
+        self.recent = [(MacAddr::ZERO, u32::MAX); RECENT];
         self.sightings.clear();
         self.observations.clear();
     }
 
-    fn entry(&mut self, mac: MacAddr, ts: Timestamp) -> &mut Activity {
-        let a = self.activity.entry(mac).or_insert(Activity {
-            first: ts,
-            last: ts,
-            ..Activity::default()
-        });
-        a.first = a.first.min(ts);
-        a.last = a.last.max(ts);
+    fn entry(&mut self, mac: MacAddr, first: Timestamp, last: Timestamp) -> &mut Activity {
+        let slot = (mac.as_u64().wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) as usize % RECENT;
+        let at = match self.recent[slot] {
+            (m, at) if m == mac && at != u32::MAX => at,
+            _ => {
+                let next = self.activity.len() as u32;
+                let at = *self.index.entry(mac).or_insert(next);
+                if at == next {
+                    self.activity.push((
+                        mac,
+                        Activity {
+                            first,
+                            last,
+                            ..Activity::default()
+                        },
+                    ));
+                }
+                self.recent[slot] = (mac, at);
+                at
+            }
+        };
+        let a = &mut self.activity[at as usize].1;
+        a.first = a.first.min(first);
+        a.last = a.last.max(last);
         a
     }
 }
+
+const RECENT: usize = 64;
 
 /// The protocols a frame shows its sender speaking.
 fn protocols_of(view: &PacketView<'_>, set: &mut ProtocolSet) {

@@ -1,6 +1,5 @@
 //! What the inventory knows about one device or remote host.
 
-use std::collections::HashSet;
 use std::net::IpAddr;
 
 use fingerprints::{MacAddr, OuiMatch};
@@ -9,6 +8,22 @@ use serde::Serialize;
 use crate::capture::Timestamp;
 use crate::decode::Vlans;
 use crate::extract::{BindingSource, RouterEvidence};
+
+/// Sets and maps in the inventory hash network-chosen keys; foldhash is
+/// seeded per table, and much faster than SipHash.
+pub type HashSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
+pub type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
+/// An address whose traffic passed through a device not yet known to route:
+/// what its remote-host record will start from if the device turns out to.
+#[derive(Debug, Clone, Copy)]
+pub struct Forwarded {
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    pub flows: u64,
+    /// The first local peers it talked to.
+    pub peers: [Option<IpAddr>; 2],
+}
 
 /// Protocols a device was seen speaking, by the layer that names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -170,54 +185,45 @@ fn serialize_sources<S: serde::Serializer>(bits: &u8, s: S) -> Result<S::Ok, S::
     )
 }
 
-/// A set of addresses that stops growing at its cap and counts what it
-/// could not keep.
-#[derive(Debug, Clone, Serialize)]
-#[serde(bound = "T: Serialize + Ord")]
-pub struct CappedSet<T: std::hash::Hash + Eq> {
-    #[serde(serialize_with = "serialize_sorted")]
-    pub items: HashSet<T>,
-    /// Distinct items not kept because the set was full (an upper bound:
-    /// the same item may be counted twice).
-    pub overflow: u64,
-}
-
-fn serialize_sorted<T: Serialize + Ord, S: serde::Serializer>(
-    items: &HashSet<T>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    let mut sorted: Vec<&T> = items.iter().collect();
-    sorted.sort();
-    s.collect_seq(sorted)
-}
+/// A set that stops growing at its cap; serialised as a sorted list.
+#[derive(Debug, Clone)]
+pub struct CappedSet<T: std::hash::Hash + Eq>(HashSet<T>);
 
 impl<T: std::hash::Hash + Eq> Default for CappedSet<T> {
     fn default() -> Self {
-        CappedSet {
-            items: HashSet::new(),
-            overflow: 0,
-        }
+        CappedSet(HashSet::default())
     }
 }
 
 impl<T: std::hash::Hash + Eq> CappedSet<T> {
     /// Adds `item`; returns false when it was new but the set was full.
     pub fn insert(&mut self, item: T, cap: usize) -> bool {
-        if self.items.len() < cap || self.items.contains(&item) {
-            self.items.insert(item);
+        if self.0.len() < cap || self.0.contains(&item) {
+            self.0.insert(item);
             true
         } else {
-            self.overflow += 1;
             false
         }
     }
 
     pub fn len(&self) -> usize {
-        self.items.len()
+        self.0.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.0.is_empty()
+    }
+
+    pub fn contains(&self, item: &T) -> bool {
+        self.0.contains(item)
+    }
+}
+
+impl<T: std::hash::Hash + Eq + Serialize + Ord> Serialize for CappedSet<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut sorted: Vec<&T> = self.0.iter().collect();
+        sorted.sort();
+        s.collect_seq(sorted)
     }
 }
 
@@ -262,16 +268,18 @@ pub struct Device {
     pub protocols: ProtocolSet,
     /// Peer IP addresses it exchanged traffic with.
     pub peers: CappedSet<IpAddr>,
+    /// New peers not kept because `peers` was full (a peer may be counted twice).
+    pub peers_overflow: u64,
     /// Ports it answered on, as `tcp/80`, `udp/53`.
     pub server_ports: CappedSet<ServicePort>,
     #[serde(serialize_with = "serialize_vlans")]
     pub vlans: HashSet<Vlans>,
-    /// Why the device is taken for a router, if it is one.
-    pub router: Option<RouterEvidence>,
+    /// Why the device is taken for a router (empty: it is not one).
+    pub router: RouterEvidenceSet,
     /// Remote addresses whose traffic it forwarded, counted toward the
     /// router verdict (kept only until then).
     #[serde(skip)]
-    pub forwarded: HashSet<IpAddr>,
+    pub forwarded: HashMap<IpAddr, Forwarded>,
 }
 
 fn serialize_vlans<S: serde::Serializer>(vlans: &HashSet<Vlans>, s: S) -> Result<S::Ok, S::Error> {
@@ -303,16 +311,23 @@ impl Device {
             received: Traffic::default(),
             protocols: ProtocolSet::default(),
             peers: CappedSet::default(),
+            peers_overflow: 0,
             server_ports: CappedSet::default(),
-            vlans: HashSet::new(),
-            router: None,
-            forwarded: HashSet::new(),
+            vlans: HashSet::default(),
+            router: RouterEvidenceSet::default(),
+            forwarded: HashMap::default(),
         }
     }
 
     pub fn seen(&mut self, ts: Timestamp) {
         self.first_seen = self.first_seen.min(ts);
         self.last_seen = self.last_seen.max(ts);
+    }
+
+    pub fn add_peer(&mut self, ip: IpAddr, cap: usize) {
+        if !self.peers.insert(ip, cap) {
+            self.peers_overflow += 1;
+        }
     }
 
     pub fn binding(&self, ip: IpAddr) -> Option<&IpBinding> {
@@ -341,7 +356,31 @@ impl Device {
     }
 
     pub fn is_router(&self) -> bool {
-        self.router.is_some()
+        !self.router.is_empty()
+    }
+}
+
+/// The kinds of evidence that a device routes, gathered as they come.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RouterEvidenceSet(u8);
+
+impl RouterEvidenceSet {
+    pub fn insert(&mut self, evidence: RouterEvidence) {
+        self.0 |= 1 << evidence as u8;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0 == 0
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = RouterEvidence> + '_ {
+        RouterEvidence::ALL.into_iter().filter(|e| self.0 & 1 << *e as u8 != 0)
+    }
+}
+
+impl Serialize for RouterEvidenceSet {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
     }
 }
 

@@ -9,7 +9,6 @@
 mod batch;
 pub mod device;
 
-use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -19,6 +18,8 @@ use serde::Serialize;
 
 pub use batch::{InventoryBatch, Sighting};
 pub use device::{Device, Protocol, RemoteHost, ServicePort};
+
+type SharedMap<K, V> = DashMap<K, V, foldhash::fast::RandomState>;
 
 use crate::capture::Timestamp;
 use crate::extract::{BindingSource, Observation, RouterEvidence};
@@ -67,10 +68,10 @@ struct Counters {
 pub struct Inventory {
     config: InventoryConfig,
     oui: OuiRegistry,
-    devices: DashMap<MacAddr, Device>,
-    remote_hosts: DashMap<IpAddr, RemoteHost>,
+    devices: SharedMap<MacAddr, Device>,
+    remote_hosts: SharedMap<IpAddr, RemoteHost>,
     /// Router addresses announced by DHCP servers (bounded: a segment has few).
-    router_ips: DashMap<IpAddr, ()>,
+    router_ips: SharedMap<IpAddr, ()>,
     counters: Counters,
 }
 
@@ -90,9 +91,9 @@ impl Inventory {
         Inventory {
             config,
             oui,
-            devices: DashMap::new(),
-            remote_hosts: DashMap::new(),
-            router_ips: DashMap::new(),
+            devices: SharedMap::default(),
+            remote_hosts: SharedMap::default(),
+            router_ips: SharedMap::default(),
             counters: Counters::default(),
         }
     }
@@ -174,6 +175,9 @@ impl Inventory {
                 d.forwarded.remove(&ip);
                 let is_router_ip = self.router_ips.contains_key(&ip);
                 drop(d);
+                // The device announced it: it is no host behind a router, even
+                // if another worker's batch took it for one first.
+                self.remote_hosts.remove(&ip);
                 if is_router_ip {
                     self.promote(mac, RouterEvidence::DhcpRouterOption, ts);
                 }
@@ -197,17 +201,22 @@ impl Inventory {
 
     fn sighting(&self, s: &Sighting) {
         let cap = self.config.max_peers;
+        let opens_flow = !s.reply;
         match s.src_mac.filter(|m| m.is_unicast()) {
             Some(mac) => {
                 let mut d = self.device_entry(mac, s.ts);
-                if d.is_router() {
-                    let own = d.binding(s.src_ip).is_some_and(|b| b.is_announced());
-                    drop(d);
-                    if !own {
-                        self.remote(s.src_ip, s.ts, Some(mac), s.dst_ip);
+                // A router's own traffic (from an address it announces)
+                // counts like any host's; what it forwards belongs to the
+                // hosts behind it.
+                let own = d.binding(s.src_ip).is_some_and(|b| b.is_announced());
+                if d.is_router() && !own {
+                    if self.receives_for(&mut d, s.src_ip, s.dst_ip, s.ts, opens_flow) {
+                        d.router.insert(RouterEvidence::ForwardsTraffic);
                     }
+                    drop(d);
+                    self.remote(s.src_ip, s.ts, Some(mac), s.dst_ip, opens_flow);
                 } else {
-                    d.peers.insert(s.dst_ip, cap);
+                    d.add_peer(s.dst_ip, cap);
                     if s.reply {
                         let port = ServicePort {
                             protocol: s.protocol,
@@ -215,36 +224,33 @@ impl Inventory {
                         };
                         d.server_ports.insert(port, self.config.max_server_ports);
                     }
-                    let forwarded = self.uses_address(&mut d, s.src_ip, s.ts);
+                    let forwards = self.uses_address(&mut d, s.src_ip, s.dst_ip, s.ts, opens_flow);
                     drop(d);
-                    if forwarded {
+                    if forwards {
                         self.promote(mac, RouterEvidence::ForwardsTraffic, s.ts);
                     }
                 }
             }
-            None => self.remote(s.src_ip, s.ts, None, s.dst_ip),
+            None => self.remote(s.src_ip, s.ts, None, s.dst_ip, opens_flow),
         }
         match s.dst_mac.filter(|m| m.is_unicast()) {
             Some(mac) => {
                 let Some(mut d) = self.devices.get_mut(&mac) else {
                     return;
                 };
-                if d.is_router() {
-                    let own = d.binding(s.dst_ip).is_some();
+                let forwards = self.receives_for(&mut d, s.dst_ip, s.src_ip, s.ts, opens_flow);
+                if d.is_router() && d.binding(s.dst_ip).is_none() {
                     drop(d);
-                    if !own {
-                        self.remote(s.dst_ip, s.ts, Some(mac), s.src_ip);
-                    }
+                    self.remote(s.dst_ip, s.ts, Some(mac), s.src_ip, opens_flow);
                 } else {
-                    d.peers.insert(s.src_ip, cap);
-                    let forwarded = self.receives_for(&mut d, s.dst_ip);
+                    d.add_peer(s.src_ip, cap);
                     drop(d);
-                    if forwarded {
-                        self.promote(mac, RouterEvidence::ForwardsTraffic, s.ts);
-                    }
+                }
+                if forwards {
+                    self.promote(mac, RouterEvidence::ForwardsTraffic, s.ts);
                 }
             }
-            None if s.src_mac.is_none() => self.remote(s.dst_ip, s.ts, None, s.src_ip),
+            None if s.src_mac.is_none() => self.remote(s.dst_ip, s.ts, None, s.src_ip, opens_flow),
             None => {}
         }
     }
@@ -252,25 +258,38 @@ impl Inventory {
     /// A non-router device sent from `ip`: bind it as traffic unless it is
     /// another device's announced address; count it toward forwarding.
     /// Returns whether the device now looks like a router.
-    fn uses_address(&self, d: &mut Device, ip: IpAddr, ts: Timestamp) -> bool {
+    fn uses_address(&self, d: &mut Device, ip: IpAddr, peer: IpAddr, ts: Timestamp, opens_flow: bool) -> bool {
         let own = link_local(ip) || d.binding(ip).is_some_and(|b| b.is_announced());
         if own || routable(ip) {
             d.bind(ip, BindingSource::Traffic, ts, self.config.max_ips_per_device);
         }
-        !own && self.receives_for(d, ip)
+        !own && self.receives_for(d, ip, peer, ts, opens_flow)
     }
 
     /// Traffic for `ip` passes through the device. Returns whether the
     /// device now looks like a router.
-    fn receives_for(&self, d: &mut Device, ip: IpAddr) -> bool {
+    fn receives_for(&self, d: &mut Device, ip: IpAddr, peer: IpAddr, ts: Timestamp, opens_flow: bool) -> bool {
         if !routable(ip) || d.binding(ip).is_some_and(|b| b.is_announced()) {
             return false;
         }
         let min = self.config.router_min_forwarded;
-        if d.forwarded.len() < 4 * min {
-            d.forwarded.insert(ip);
+        if let Some(f) = d.forwarded.get_mut(&ip) {
+            f.first_seen = f.first_seen.min(ts);
+            f.last_seen = f.last_seen.max(ts);
+            f.flows += u64::from(opens_flow);
+            if let Some(free) = f.peers.iter_mut().find(|p| p.is_none_or(|p| p == peer)) {
+                *free = Some(peer);
+            }
+        } else if d.forwarded.len() < 4 * min {
+            let forwarded = device::Forwarded {
+                first_seen: ts,
+                last_seen: ts,
+                flows: u64::from(opens_flow),
+                peers: [Some(peer), None],
+            };
+            d.forwarded.insert(ip, forwarded);
         }
-        let v4 = d.forwarded.iter().filter(|a| a.is_ipv4()).count();
+        let v4 = d.forwarded.keys().filter(|a| a.is_ipv4()).count();
         let v6 = d.forwarded.len() - v4;
         v4 >= min || v6 >= 2 * min
     }
@@ -279,31 +298,46 @@ impl Inventory {
     /// belonged to hosts behind it: they move to the remote hosts.
     fn promote(&self, mac: MacAddr, evidence: RouterEvidence, ts: Timestamp) {
         let mut d = self.device_entry(mac, ts);
-        if d.is_router() {
+        let was_router = d.is_router();
+        d.router.insert(evidence);
+        if was_router {
             return;
         }
-        d.router = Some(evidence);
-        let mut behind: Vec<IpAddr> = std::mem::take(&mut d.forwarded).into_iter().collect();
+        // What was learnt while it passed for a host came partly from the
+        // traffic it forwards; its own is learnt again from here on.
+        d.peers = Default::default();
+        d.peers_overflow = 0;
+        d.server_ports = Default::default();
+        let mut behind = std::mem::take(&mut d.forwarded);
         let router_ips = &self.router_ips;
         d.ips.retain(|b| {
             let keep = b.is_announced() || router_ips.contains_key(&b.ip);
             if !keep {
-                behind.push(b.ip);
+                behind.entry(b.ip).or_insert(device::Forwarded {
+                    first_seen: b.first_seen,
+                    last_seen: b.last_seen,
+                    flows: 0,
+                    peers: [None; 2],
+                });
             }
             keep
         });
         drop(d);
-        let unique: HashSet<IpAddr> = behind.into_iter().collect();
-        for ip in unique {
-            self.remote_hosts
-                .entry(ip)
-                .or_insert_with(|| RemoteHost::new(ip, ts))
-                .via
-                .insert(mac, 4);
+        for (ip, f) in behind {
+            let mut h = self.remote_hosts.entry(ip).or_insert_with(|| RemoteHost::new(ip, f.first_seen));
+            h.seen(f.first_seen);
+            h.seen(f.last_seen);
+            h.flows += f.flows;
+            h.via.insert(mac, 4);
+            for peer in f.peers.into_iter().flatten() {
+                h.peers.insert(peer, self.config.max_peers);
+            }
         }
     }
 
-    fn remote(&self, ip: IpAddr, ts: Timestamp, via: Option<MacAddr>, peer: IpAddr) {
+    /// Traffic of a host behind `via` (or on a link without MACs);
+    /// `opens_flow` for the first packet of a flow, so flows count once.
+    fn remote(&self, ip: IpAddr, ts: Timestamp, via: Option<MacAddr>, peer: IpAddr, opens_flow: bool) {
         if !routable(ip) {
             return;
         }
@@ -312,7 +346,7 @@ impl Inventory {
             .entry(ip)
             .or_insert_with(|| RemoteHost::new(ip, ts));
         h.seen(ts);
-        h.flows += 1;
+        h.flows += u64::from(opens_flow);
         if let Some(mac) = via {
             h.via.insert(mac, 4);
         }
@@ -338,7 +372,7 @@ impl Inventory {
 }
 
 fn evict_oldest<K, V>(
-    map: &DashMap<K, V>,
+    map: &SharedMap<K, V>,
     cap: usize,
     last_seen: impl Fn(&V) -> Timestamp,
     evicted: &AtomicU64,

@@ -8,7 +8,7 @@ use crate::capture::{Packet, Timestamp};
 use crate::decode::{self, DecodeError, Network};
 use crate::export::eve::{EventBuffer, EventOutput};
 use crate::extract;
-use crate::flow::{FlowConfig, FlowCounters, FlowPacket, FlowTracker};
+use crate::flow::{EndReason, Flow, FlowConfig, FlowCounters, FlowPacket, FlowTracker, Touched};
 use crate::inventory::{Inventory, InventoryBatch, Sighting};
 
 /// How often (in packet time) idle flows are expired and buffered
@@ -60,6 +60,12 @@ impl WorkerStats {
     }
 }
 
+/// A flow ends: its last traffic goes to the devices, its event out.
+fn finish_flow(mut flow: Flow, reason: EndReason, batch: &mut InventoryBatch, events: &mut EventBuffer<'_>) {
+    batch.flow_traffic(&mut flow);
+    events.flow(&flow, reason);
+}
+
 pub struct Worker<'a> {
     flows: FlowTracker,
     batch: InventoryBatch,
@@ -67,6 +73,8 @@ pub struct Worker<'a> {
     inventory: &'a Inventory,
     stats: WorkerStats,
     next_housekeeping: Timestamp,
+    /// Flows active since this time have traffic not yet credited to devices.
+    last_credit: Timestamp,
 }
 
 impl<'a> Worker<'a> {
@@ -84,6 +92,7 @@ impl<'a> Worker<'a> {
             inventory,
             stats: WorkerStats::default(),
             next_housekeeping: Timestamp::default(),
+            last_credit: Timestamp::default(),
         }
     }
 
@@ -100,25 +109,42 @@ impl<'a> Worker<'a> {
                 return;
             }
         };
-        self.batch.packet(&view, packet.ts, len);
         let batch = &mut self.batch;
         extract::observe(&view, packet.ts, &mut |ts, o| batch.observation(ts, o));
-        match &view.network {
-            Network::Ip(_) => {}
+        let touched = match &view.network {
+            Network::Ip(_) => match FlowPacket::new(packet.ts, len, &view) {
+                Some(fp) => Some(self.flow_packet(&fp)),
+                None => {
+                    self.stats.later_fragments += 1;
+                    None
+                }
+            },
             _ => {
                 self.stats.non_ip += 1;
-                return;
+                None
             }
-        }
-        let Some(fp) = FlowPacket::new(packet.ts, len, &view) else {
-            self.stats.later_fragments += 1;
-            return;
         };
-        let events = &mut self.events;
-        let touched = self.flows.update(&fp, &mut |flow, reason| events.flow(&flow, reason));
+        // Flows carry their own traffic counts, credited to devices at each
+        // housekeeping; a flow's protocols can only be new with a direction.
+        match touched {
+            None => self.batch.frame(&view, packet.ts, len),
+            Some(t) if t.other_macs => self.batch.frame(&view, packet.ts, len),
+            Some(t) if t.first_in_direction => self.batch.protocols(&view, packet.ts),
+            Some(_) => {}
+        }
+        if self.batch.is_full() {
+            self.inventory.apply(&mut self.batch);
+        }
+    }
+
+    /// Adds a packet to its flow; when it opens a direction, the inventory
+    /// learns who talks to whom.
+    fn flow_packet(&mut self, fp: &FlowPacket) -> Touched {
+        let (events, batch) = (&mut self.events, &mut self.batch);
+        let touched = self.flows.update(fp, &mut |flow, reason| finish_flow(flow, reason, batch, events));
         if touched.first_in_direction {
             self.batch.sighting(Sighting {
-                ts: packet.ts,
+                ts: fp.ts,
                 src_mac: fp.src_mac,
                 src_ip: fp.src.ip,
                 src_port: fp.src.port,
@@ -128,9 +154,7 @@ impl<'a> Worker<'a> {
                 reply: !touched.to_server,
             });
         }
-        if self.batch.is_full() {
-            self.inventory.apply(&mut self.batch);
-        }
+        touched
     }
 
     /// Housekeeping driven by time (packet time offline, the clock live):
@@ -140,8 +164,10 @@ impl<'a> Worker<'a> {
             return;
         }
         self.next_housekeeping = Timestamp(now.0 + HOUSEKEEPING_NS);
-        let events = &mut self.events;
-        self.flows.expire(now, &mut |flow, reason| events.flow(&flow, reason));
+        let (events, batch) = (&mut self.events, &mut self.batch);
+        self.flows.expire(now, &mut |flow, reason| finish_flow(flow, reason, batch, events));
+        self.flows.visit_active_since(self.last_credit, |flow| batch.flow_traffic(flow));
+        self.last_credit = now;
         if !self.batch.is_empty() {
             self.inventory.apply(&mut self.batch);
         }
@@ -150,8 +176,8 @@ impl<'a> Worker<'a> {
 
     /// Ends every flow and hands over what is left; returns the counts.
     pub fn finish(mut self) -> WorkerStats {
-        let events = &mut self.events;
-        self.flows.drain(&mut |flow, reason| events.flow(&flow, reason));
+        let (events, batch) = (&mut self.events, &mut self.batch);
+        self.flows.drain(&mut |flow, reason| finish_flow(flow, reason, batch, events));
         self.inventory.apply(&mut self.batch);
         self.events.flush();
         self.stats()

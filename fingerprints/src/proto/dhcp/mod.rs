@@ -222,28 +222,48 @@ mod tests {
 
     #[test]
     fn reads_header_and_options_in_wire_order() {
-        let bytes = message(&[53, 1, 5, 0, 54, 4, 192, 168, 1, 1, 3, 4, 192, 168, 1, 254, 255, 9]);
+        let bytes = message(&[
+            53, 1, 5, 0, 54, 4, 192, 168, 1, 1, 3, 4, 192, 168, 1, 254, 255, 9,
+        ]);
         let m = DhcpMessage::parse(&bytes).expect("valid message");
         assert_eq!(m.op(), 2);
         assert_eq!(m.your_ip(), Ipv4Addr::new(192, 168, 1, 23));
-        assert_eq!(m.client_mac().map(|m| m.to_string()).as_deref(), Some("00:17:88:24:76:ff"));
+        assert_eq!(
+            m.client_mac().map(|m| m.to_string()).as_deref(),
+            Some("00:17:88:24:76:ff")
+        );
         assert_eq!(m.message_type(), Some(MessageType::Ack));
-        assert_eq!(m.option_ipv4(option::ROUTER), Some(Ipv4Addr::new(192, 168, 1, 254)));
+        assert_eq!(
+            m.option_ipv4(option::ROUTER),
+            Some(Ipv4Addr::new(192, 168, 1, 254))
+        );
         let codes: Vec<u8> = m.options().map_while(Result::ok).map(|o| o.code).collect();
         assert_eq!(codes, [53, 54, 3]);
     }
 
     #[test]
     fn hostile_lengths_are_errors_not_panics() {
-        assert_eq!(DhcpMessage::parse(&[0; 10]).err(), Some(DhcpError::Truncated(10)));
+        assert_eq!(
+            DhcpMessage::parse(&[0; 10]).err(),
+            Some(DhcpError::Truncated(10))
+        );
         let mut no_cookie = message(&[]);
         no_cookie[FIXED_LEN] = 0;
-        assert_eq!(DhcpMessage::parse(&no_cookie).err(), Some(DhcpError::NoMagicCookie));
+        assert_eq!(
+            DhcpMessage::parse(&no_cookie).err(),
+            Some(DhcpError::NoMagicCookie)
+        );
         let bytes = message(&[53, 1, 3, 12, 200, b'a']);
         let m = DhcpMessage::parse(&bytes).expect("header is valid");
         let items: Vec<_> = m.options().collect();
         assert_eq!(items.len(), 2);
-        assert_eq!(items[1], Err(DhcpError::OptionOverrun { code: 12, offset: 243 }));
+        assert_eq!(
+            items[1],
+            Err(DhcpError::OptionOverrun {
+                code: 12,
+                offset: 243
+            })
+        );
         let bytes = message(&[53]);
         let m = DhcpMessage::parse(&bytes).expect("header is valid");
         assert_eq!(m.message_type(), None);

@@ -52,11 +52,19 @@ pub struct NdpMessage<'a> {
 impl<'a> NdpMessage<'a> {
     pub fn parse(icmpv6: &'a [u8]) -> Result<NdpMessage<'a>, NdpError> {
         let icmp_type = *icmpv6.first().ok_or(NdpError::NotNdp(0))?;
-        let (kind, fixed) = NdpKind::from_icmp_type(icmp_type).ok_or(NdpError::NotNdp(icmp_type))?;
+        let (kind, fixed) =
+            NdpKind::from_icmp_type(icmp_type).ok_or(NdpError::NotNdp(icmp_type))?;
         if icmpv6.len() < fixed {
-            return Err(NdpError::Truncated { kind, len: icmpv6.len() });
+            return Err(NdpError::Truncated {
+                kind,
+                len: icmpv6.len(),
+            });
         }
-        Ok(NdpMessage { kind, bytes: icmpv6, options_at: fixed })
+        Ok(NdpMessage {
+            kind,
+            bytes: icmpv6,
+            options_at: fixed,
+        })
     }
 
     /// The address asked about (NS), answered for (NA) or redirected to.
@@ -111,23 +119,50 @@ mod tests {
     #[test]
     fn neighbor_advertisement_binds_target_to_mac() {
         let mut na = vec![136, 0, 0, 0, 0xe0, 0, 0, 0];
-        na.extend_from_slice(&"fe80::217:88ff:fe24:76ff".parse::<Ipv6Addr>().map(|a| a.octets()).unwrap_or_default());
+        na.extend_from_slice(
+            &"fe80::217:88ff:fe24:76ff"
+                .parse::<Ipv6Addr>()
+                .map(|a| a.octets())
+                .unwrap_or_default(),
+        );
         na.extend_from_slice(&[2, 1, 0x00, 0x17, 0x88, 0x24, 0x76, 0xff]);
         let m = NdpMessage::parse(&na).expect("valid NA");
         assert_eq!(m.kind, NdpKind::NeighborAdvertisement);
         assert!(m.router_flag());
-        assert_eq!(m.target().map(|t| t.to_string()).as_deref(), Some("fe80::217:88ff:fe24:76ff"));
-        assert_eq!(m.target_link_addr().map(|m| m.to_string()).as_deref(), Some("00:17:88:24:76:ff"));
+        assert_eq!(
+            m.target().map(|t| t.to_string()).as_deref(),
+            Some("fe80::217:88ff:fe24:76ff")
+        );
+        assert_eq!(
+            m.target_link_addr().map(|m| m.to_string()).as_deref(),
+            Some("00:17:88:24:76:ff")
+        );
         assert_eq!(m.source_link_addr(), None);
     }
 
     #[test]
     fn hostile_options_end_the_walk() {
         // Router solicitation with a zero-length option, then a truncated one.
-        assert_eq!(NdpMessage::parse(&[133, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 2]).ok().and_then(|m| m.source_link_addr()), None);
-        assert_eq!(NdpMessage::parse(&[133, 0, 0, 0, 0, 0, 0, 0, 1, 2, 1, 2]).ok().and_then(|m| m.source_link_addr()), None);
-        assert!(matches!(NdpMessage::parse(&[135, 0, 0, 0]), Err(NdpError::Truncated { .. })));
-        assert_eq!(NdpMessage::parse(&[128, 0]).err(), Some(NdpError::NotNdp(128)));
+        assert_eq!(
+            NdpMessage::parse(&[133, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 2])
+                .ok()
+                .and_then(|m| m.source_link_addr()),
+            None
+        );
+        assert_eq!(
+            NdpMessage::parse(&[133, 0, 0, 0, 0, 0, 0, 0, 1, 2, 1, 2])
+                .ok()
+                .and_then(|m| m.source_link_addr()),
+            None
+        );
+        assert!(matches!(
+            NdpMessage::parse(&[135, 0, 0, 0]),
+            Err(NdpError::Truncated { .. })
+        ));
+        assert_eq!(
+            NdpMessage::parse(&[128, 0]).err(),
+            Some(NdpError::NotNdp(128))
+        );
         assert_eq!(NdpMessage::parse(&[]).err(), Some(NdpError::NotNdp(0)));
     }
 }
