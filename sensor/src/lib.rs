@@ -4,8 +4,8 @@
 
 pub mod capture;
 pub mod decode;
-pub mod flow;
-pub mod extract;
-pub mod inventory;
 pub mod export;
+pub mod extract;
+pub mod flow;
+pub mod inventory;
 pub mod pipeline;

@@ -11,6 +11,7 @@ use sensor::capture::CaptureError;
 use sensor::export::{eve::EventOutput, inventory_json, table};
 use sensor::flow::FlowConfig;
 use sensor::inventory::{Inventory, InventoryConfig};
+use sensor::pipeline::live::{Backend, LiveOptions};
 use sensor::pipeline::{RunObserver, Sensor, WorkerStats};
 
 #[derive(Parser)]
@@ -385,8 +386,18 @@ fn live(args: LiveArgs) -> Result<ExitCode> {
             eprintln!("mirador: {e:#}");
         }
     };
-    let report = sensor.capture_live(&sensor::pipeline::live::LiveOptions {
+    #[cfg(feature = "libpcap")]
+    let backend = match &args.filter {
+        Some(filter) => Backend::Libpcap {
+            filter: Some(filter),
+        },
+        None => Backend::AfPacket,
+    };
+    #[cfg(not(feature = "libpcap"))]
+    let backend = Backend::AfPacket;
+    let report = sensor.capture_live(&LiveOptions {
         interfaces: &args.interfaces,
+        backend,
         stop: &stop,
         duration: args.duration.map(std::time::Duration::from_secs),
         checkpoint_every: std::time::Duration::from_secs(args.inventory_interval.max(1)),
@@ -409,7 +420,7 @@ fn live(args: LiveArgs) -> Result<ExitCode> {
                 stats: &report.stats,
                 elapsed: report.elapsed,
                 kernel_dropped: report.kernel.iter().map(|(_, k)| k.dropped).sum(),
-                own_dropped: 0,
+                own_dropped: report.dropped,
                 input_errors: report.errors.len(),
             },
             &sensor,

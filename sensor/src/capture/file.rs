@@ -251,9 +251,7 @@ impl CaptureFile {
                     };
                 }
                 Step::Packet {
-                    consumed,
-                    current,
-                    ..
+                    consumed, current, ..
                 } if !current.supported => {
                     // Read on, so that the file's other interfaces still
                     // count; the skipped packets are reported at the end.
@@ -344,7 +342,11 @@ fn classify(
                 1_000_000
             };
             interfaces.clear();
-            interfaces.push(Interface::new(LinkType(header.network.0 as u32), units_per_sec, 0));
+            interfaces.push(Interface::new(
+                LinkType(header.network.0 as u32),
+                units_per_sec,
+                0,
+            ));
             Step::Skip(consumed)
         }
         PcapBlockOwned::Legacy(b) => {

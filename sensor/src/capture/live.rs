@@ -11,7 +11,9 @@ use std::io;
 use std::os::fd::{IntoRawFd, RawFd};
 use std::time::Duration;
 
-use pnet_datalink::{self as datalink, Channel, Config, DataLinkReceiver, FanoutOption, FanoutType};
+use pnet_datalink::{
+    self as datalink, Channel, Config, DataLinkReceiver, FanoutOption, FanoutType,
+};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::{LinkType, Packet, Timestamp};
@@ -30,7 +32,10 @@ pub enum LiveError {
     )]
     PermissionDenied { interface: String, binary: String },
     #[error("{interface}: {source}")]
-    Io { interface: String, source: io::Error },
+    Io {
+        interface: String,
+        source: io::Error,
+    },
 }
 
 /// Packets the kernel handed to a socket, and those it dropped because the
@@ -53,7 +58,11 @@ pub struct AfPacketSource {
 impl AfPacketSource {
     /// Opens a socket on `interface` in fanout group `group`, in
     /// promiscuous mode; reads return after at most `timeout` without traffic.
-    pub fn open(interface: &str, group: u16, timeout: Duration) -> Result<AfPacketSource, LiveError> {
+    pub fn open(
+        interface: &str,
+        group: u16,
+        timeout: Duration,
+    ) -> Result<AfPacketSource, LiveError> {
         let iface = datalink::interfaces()
             .into_iter()
             .find(|i| i.name == interface)
@@ -71,8 +80,12 @@ impl AfPacketSource {
             },
         };
         let eth_p_all = (libc::ETH_P_ALL as u16).to_be();
-        let socket = Socket::new(Domain::PACKET, Type::RAW, Some(Protocol::from(i32::from(eth_p_all))))
-            .map_err(fail)?;
+        let socket = Socket::new(
+            Domain::PACKET,
+            Type::RAW,
+            Some(Protocol::from(i32::from(eth_p_all))),
+        )
+        .map_err(fail)?;
         // A large kernel buffer absorbs bursts while a worker is busy.
         let _ = socket.set_recv_buffer_size(64 << 20);
         let fd = socket.into_raw_fd();
@@ -112,7 +125,7 @@ impl AfPacketSource {
 
     /// The next frame, stamped with its arrival time; `None` when the read
     /// timed out.
-    pub fn next(&mut self) -> Result<Option<Packet<'_>>, LiveError> {
+    pub fn next_packet(&mut self) -> Result<Option<Packet<'_>>, LiveError> {
         match self.rx.next() {
             Ok(data) => Ok(Some(Packet {
                 ts: Timestamp::now(),
@@ -120,7 +133,14 @@ impl AfPacketSource {
                 data,
                 wire_len: data.len() as u32,
             })),
-            Err(e) if matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::TimedOut
+                        | io::ErrorKind::WouldBlock
+                        | io::ErrorKind::Interrupted
+                ) =>
+            {
                 Ok(None)
             }
             Err(source) => Err(LiveError::Io {

@@ -139,7 +139,11 @@ impl MergedFiles {
     /// Moves to the next packet in time order; `false` when every file is done.
     pub fn advance(&mut self) -> bool {
         // One file open and none waiting: no choice to make.
-        if let (Some(0), [file], true) = (self.current, self.active.as_mut_slice(), self.pending.is_empty()) {
+        if let (Some(0), [file], true) = (
+            self.current,
+            self.active.as_mut_slice(),
+            self.pending.is_empty(),
+        ) {
             match file.advance() {
                 Ok(true) => return true,
                 Ok(false) => self.retire(0, None),

@@ -57,7 +57,10 @@ pub(super) fn strip(link_type: LinkType, data: &[u8]) -> Result<LinkFrame<'_>, D
                 inner: Inner::Ethernet(data),
             }
         }
-        LinkType::RAW | LinkType::RAW_DLT12 | LinkType::RAW_DLT14 | LinkType::IPV4
+        LinkType::RAW
+        | LinkType::RAW_DLT12
+        | LinkType::RAW_DLT14
+        | LinkType::IPV4
         | LinkType::IPV6 => frame(Inner::Ip(data)),
         // A 4-byte address family (host or network order); the IP version
         // nibble tells IPv4 from IPv6 whatever the family's numbering.
@@ -97,8 +100,10 @@ pub(super) fn strip(link_type: LinkType, data: &[u8]) -> Result<LinkFrame<'_>, D
             frame(Inner::EtherType(protocol, &data[4..]))
         }
         LinkType::PPI => {
-            let header_len = u16::from_le_bytes(data.get(2..4).ok_or(short)?.try_into().map_err(|_| short)?);
-            let dlt = u32::from_le_bytes(data.get(4..8).ok_or(short)?.try_into().map_err(|_| short)?);
+            let header_len =
+                u16::from_le_bytes(data.get(2..4).ok_or(short)?.try_into().map_err(|_| short)?);
+            let dlt =
+                u32::from_le_bytes(data.get(4..8).ok_or(short)?.try_into().map_err(|_| short)?);
             let inner = data.get(usize::from(header_len)..).ok_or(short)?;
             if dlt == LinkType::PPI.0 {
                 return Err(short);
@@ -127,7 +132,9 @@ pub(super) fn ppp(frame: &[u8]) -> Option<Inner<'_>> {
 /// MPLS label stacks and PPPoE sessions between the link layer and IP:
 /// `Some(Ok(ip))` for the IP packet inside, `Some(Err)` when the shim is cut
 /// short, `None` when the EtherType is not one of them or carries no IP.
-pub(super) fn unwrap_tunnel_shim((ether_type, payload): (u16, &[u8])) -> Option<Result<&[u8], DecodeError>> {
+pub(super) fn unwrap_tunnel_shim(
+    (ether_type, payload): (u16, &[u8]),
+) -> Option<Result<&[u8], DecodeError>> {
     let short = Some(Err(DecodeError::LinkExtension));
     match ether_type {
         ETHERTYPE_MPLS | ETHERTYPE_MPLS_MULTICAST => {
@@ -161,15 +168,31 @@ mod tests {
 
     #[test]
     fn cooked_headers_give_source_mac_and_protocol() {
-        let mut sll = vec![0, 0, 0, 1, 0, 6, 0x00, 0x17, 0x88, 0x24, 0x76, 0xff, 0, 0, 0x08, 0x00];
+        let mut sll = vec![
+            0, 0, 0, 1, 0, 6, 0x00, 0x17, 0x88, 0x24, 0x76, 0xff, 0, 0, 0x08, 0x00,
+        ];
         sll.extend_from_slice(&[0x45]);
         let f = strip(LinkType::LINUX_SLL, &sll).ok();
-        assert_eq!(f.as_ref().and_then(|f| f.src_mac).map(|m| m.to_string()).as_deref(), Some("00:17:88:24:76:ff"));
-        assert!(matches!(f.map(|f| f.inner), Some(Inner::EtherType(0x0800, [0x45]))));
-        let mut sll2 = vec![0x86, 0xdd, 0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 0x00, 0x17, 0x88, 0x24, 0x76, 0xff, 0, 0];
+        assert_eq!(
+            f.as_ref()
+                .and_then(|f| f.src_mac)
+                .map(|m| m.to_string())
+                .as_deref(),
+            Some("00:17:88:24:76:ff")
+        );
+        assert!(matches!(
+            f.map(|f| f.inner),
+            Some(Inner::EtherType(0x0800, [0x45]))
+        ));
+        let mut sll2 = vec![
+            0x86, 0xdd, 0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 0x00, 0x17, 0x88, 0x24, 0x76, 0xff, 0, 0,
+        ];
         sll2.push(0x60);
         let f = strip(LinkType::LINUX_SLL2, &sll2).ok();
-        assert!(matches!(f.map(|f| f.inner), Some(Inner::EtherType(0x86dd, [0x60]))));
+        assert!(matches!(
+            f.map(|f| f.inner),
+            Some(Inner::EtherType(0x86dd, [0x60]))
+        ));
         assert!(strip(LinkType::LINUX_SLL2, &sll2[..10]).is_err());
     }
 
@@ -177,18 +200,33 @@ mod tests {
     fn decodes_every_supported_link_type() {
         for link_type in LinkType::SUPPORTED {
             let r = strip(link_type, &[0u8; 64]);
-            assert!(!matches!(r, Err(DecodeError::UnsupportedLinkType)), "{link_type}");
+            assert!(
+                !matches!(r, Err(DecodeError::UnsupportedLinkType)),
+                "{link_type}"
+            );
         }
     }
 
     #[test]
     fn shims_unwrap_to_ip() {
         let mpls = [0, 0, 0x10, 64, 0, 0, 0x21, 64, 0x45, 0];
-        assert_eq!(unwrap_tunnel_shim((ETHERTYPE_MPLS, &mpls)), Some(Ok(&mpls[8..])));
-        assert_eq!(unwrap_tunnel_shim((ETHERTYPE_MPLS, &mpls[..6])), Some(Err(DecodeError::LinkExtension)));
+        assert_eq!(
+            unwrap_tunnel_shim((ETHERTYPE_MPLS, &mpls)),
+            Some(Ok(&mpls[8..]))
+        );
+        assert_eq!(
+            unwrap_tunnel_shim((ETHERTYPE_MPLS, &mpls[..6])),
+            Some(Err(DecodeError::LinkExtension))
+        );
         let pppoe = [0x11, 0, 0, 1, 0, 4, 0, 0x21, 0x45, 0];
-        assert_eq!(unwrap_tunnel_shim((ETHERTYPE_PPPOE_SESSION, &pppoe)), Some(Ok(&pppoe[8..])));
+        assert_eq!(
+            unwrap_tunnel_shim((ETHERTYPE_PPPOE_SESSION, &pppoe)),
+            Some(Ok(&pppoe[8..]))
+        );
         assert_eq!(unwrap_tunnel_shim((0x88cc, &pppoe)), None);
-        assert!(matches!(strip(LinkType(127), &pppoe), Err(DecodeError::UnsupportedLinkType)));
+        assert!(matches!(
+            strip(LinkType(127), &pppoe),
+            Err(DecodeError::UnsupportedLinkType)
+        ));
     }
 }

@@ -91,7 +91,10 @@ pub enum Network<'a> {
     /// A frame mirador does not decode here (LLDP, CDP and other LLC frames,
     /// PROFINET ...): its EtherType, or for 802.3 frames the length field,
     /// and the bytes after it.
-    Other { ether_type: u16, payload: &'a [u8] },
+    Other {
+        ether_type: u16,
+        payload: &'a [u8],
+    },
 }
 
 /// A decoded frame: link-layer addresses, VLAN tags and the network layer.
@@ -162,7 +165,6 @@ impl DecodeError {
     }
 }
 
-
 /// Decodes one captured frame.
 pub fn decode<'a>(packet: &Packet<'a>) -> Result<PacketView<'a>, DecodeError> {
     decode_frame(packet.link_type, packet.data)
@@ -197,7 +199,8 @@ fn decode_inner<'a>(
 ) -> Result<PacketView<'a>, DecodeError> {
     let (ether_type, payload) = match inner {
         link::Inner::Ethernet(bytes) => {
-            let eth = Ethernet2Slice::from_slice_without_fcs(bytes).map_err(|_| DecodeError::Link)?;
+            let eth =
+                Ethernet2Slice::from_slice_without_fcs(bytes).map_err(|_| DecodeError::Link)?;
             if depth > 0 {
                 view.dst_mac = Some(MacAddr(eth.destination()));
                 view.src_mac = Some(MacAddr(eth.source()));
@@ -210,7 +213,8 @@ fn decode_inner<'a>(
                     | EtherType::PROVIDER_BRIDGING
                     | EtherType::VLAN_DOUBLE_TAGGED_FRAME
             ) {
-                let tag = SingleVlanSlice::from_slice(payload).map_err(|_| DecodeError::LinkExtension)?;
+                let tag =
+                    SingleVlanSlice::from_slice(payload).map_err(|_| DecodeError::LinkExtension)?;
                 vlans.push(tag.vlan_identifier().value());
                 (ether_type, payload) = (tag.ether_type(), tag.payload_slice());
             }
@@ -306,7 +310,9 @@ fn ip_packet(bytes: &[u8]) -> Result<IpPacket<'_>, DecodeError> {
 
 fn transport(protocol: IpNumber, body: &[u8]) -> Result<Option<TransportSlice<'_>>, DecodeError> {
     Ok(Some(match protocol {
-        IpNumber::TCP => TransportSlice::Tcp(TcpSlice::from_slice(body).map_err(|_| DecodeError::Tcp)?),
+        IpNumber::TCP => {
+            TransportSlice::Tcp(TcpSlice::from_slice(body).map_err(|_| DecodeError::Tcp)?)
+        }
         IpNumber::UDP => {
             TransportSlice::Udp(UdpSlice::from_slice_lax(body).map_err(|_| DecodeError::Udp)?)
         }

@@ -31,7 +31,11 @@ const UDP_TZSP: u16 = 37008;
 /// The packet inside an IP packet's payload, if the payload is a tunnel
 /// mirador opens. `udp_dst_port` is set for UDP payloads (the UDP payload
 /// is given then, not the UDP header).
-pub(super) fn open(protocol: u8, payload: &[u8], udp_dst_port: Option<u16>) -> Option<(TunnelKind, Inner<'_>)> {
+pub(super) fn open(
+    protocol: u8,
+    payload: &[u8],
+    udp_dst_port: Option<u16>,
+) -> Option<(TunnelKind, Inner<'_>)> {
     match (protocol, udp_dst_port) {
         (IPPROTO_IPIP | IPPROTO_IPV6, _) => Some((TunnelKind::IpInIp, Inner::Ip(payload))),
         (IPPROTO_GRE, _) => gre(payload),
@@ -81,7 +85,10 @@ fn gre(b: &[u8]) -> Option<(TunnelKind, Inner<'_>)> {
         // ERSPAN type III: a 12-byte header, plus 8 bytes when O is set.
         0x22eb => {
             let optional = if body.get(11)? & 0x01 != 0 { 8 } else { 0 };
-            (TunnelKind::Erspan, Inner::Ethernet(body.get(12 + optional..)?))
+            (
+                TunnelKind::Erspan,
+                Inner::Ethernet(body.get(12 + optional..)?),
+            )
         }
         _ => return None,
     })
@@ -139,13 +146,27 @@ mod tests {
     #[test]
     fn opens_gre_erspan_and_vxlan() {
         let gre_ip = [0x00, 0x00, 0x08, 0x00, 0x45];
-        assert!(matches!(open(47, &gre_ip, None), Some((TunnelKind::Gre, Inner::Ip([0x45])))));
+        assert!(matches!(
+            open(47, &gre_ip, None),
+            Some((TunnelKind::Gre, Inner::Ip([0x45])))
+        ));
         let keyed = [0x20, 0x00, 0x86, 0xdd, 0, 0, 0, 1, 0x60];
-        assert!(matches!(open(47, &keyed, None), Some((TunnelKind::Gre, Inner::Ip([0x60])))));
-        let erspan2 = [0x10, 0x00, 0x88, 0xbe, 0, 0, 0, 1, 1, 2, 3, 4, 5, 6, 7, 8, 0xaa];
-        assert!(matches!(open(47, &erspan2, None), Some((TunnelKind::Erspan, Inner::Ethernet([0xaa])))));
+        assert!(matches!(
+            open(47, &keyed, None),
+            Some((TunnelKind::Gre, Inner::Ip([0x60])))
+        ));
+        let erspan2 = [
+            0x10, 0x00, 0x88, 0xbe, 0, 0, 0, 1, 1, 2, 3, 4, 5, 6, 7, 8, 0xaa,
+        ];
+        assert!(matches!(
+            open(47, &erspan2, None),
+            Some((TunnelKind::Erspan, Inner::Ethernet([0xaa])))
+        ));
         let vx = [0x08, 0, 0, 0, 0, 0, 1, 0, 0xbb];
-        assert!(matches!(open(17, &vx, Some(4789)), Some((TunnelKind::Vxlan, Inner::Ethernet([0xbb])))));
+        assert!(matches!(
+            open(17, &vx, Some(4789)),
+            Some((TunnelKind::Vxlan, Inner::Ethernet([0xbb])))
+        ));
         assert!(open(17, &vx[..8], Some(4789)).is_none());
         assert!(open(17, &vx, Some(53)).is_none());
     }
@@ -156,7 +177,10 @@ mod tests {
         let bad = [0x34, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x85, 0, 0, 0, 0];
         assert!(open(17, &bad, Some(2152)).is_none());
         let plain = [0x30, 0xff, 0, 4, 0, 0, 0, 1, 0x45, 0, 0, 0];
-        assert!(matches!(open(17, &plain, Some(2152)), Some((TunnelKind::Gtp, Inner::Ip([0x45, ..])))));
+        assert!(matches!(
+            open(17, &plain, Some(2152)),
+            Some((TunnelKind::Gtp, Inner::Ip([0x45, ..])))
+        ));
         // TZSP tag loops end at the end of the buffer.
         assert!(open(17, &[1, 0, 0, 1, 0, 0, 5, 200], Some(37008)).is_none());
     }

@@ -39,7 +39,8 @@ impl EventOutput {
             Err(_) => false,
         };
         if !ok {
-            self.failed.store(true, std::sync::atomic::Ordering::Relaxed);
+            self.failed
+                .store(true, std::sync::atomic::Ordering::Relaxed);
         }
     }
 

@@ -6,14 +6,21 @@ use std::io::{self, Write};
 use crate::inventory::{Device, InventorySnapshot};
 
 /// Writes up to `max_rows` devices (0: all), busiest first.
-pub fn write(mut out: impl Write, inventory: &InventorySnapshot, max_rows: usize) -> io::Result<()> {
+pub fn write(
+    mut out: impl Write,
+    inventory: &InventorySnapshot,
+    max_rows: usize,
+) -> io::Result<()> {
     let mut devices: Vec<&Device> = inventory.devices.iter().collect();
     devices.sort_by(|a, b| b.sent.bytes.cmp(&a.sent.bytes).then(a.mac.cmp(&b.mac)));
-    let shown = if max_rows == 0 { devices.len() } else { max_rows.min(devices.len()) };
+    let shown = if max_rows == 0 {
+        devices.len()
+    } else {
+        max_rows.min(devices.len())
+    };
     writeln!(
         out,
-        "{:<17}  {:<22}  {:<31}  {:>9}  {:>10}  {:<8}  {}",
-        "MAC", "VENDOR", "ADDRESSES", "PKTS OUT", "BYTES OUT", "ROLE", "PROTOCOLS"
+        "MAC                VENDOR                  ADDRESSES                         PKTS OUT   BYTES OUT  ROLE      PROTOCOLS"
     )?;
     for d in &devices[..shown] {
         writeln!(
@@ -25,11 +32,19 @@ pub fn write(mut out: impl Write, inventory: &InventorySnapshot, max_rows: usize
             d.sent.packets,
             human_bytes(d.sent.bytes),
             role(d),
-            d.protocols.iter().map(|p| p.name()).collect::<Vec<_>>().join(",")
+            d.protocols
+                .iter()
+                .map(|p| p.name())
+                .collect::<Vec<_>>()
+                .join(",")
         )?;
     }
     if shown < devices.len() {
-        writeln!(out, "... and {} more devices (all of them are in --inventory)", devices.len() - shown)?;
+        writeln!(
+            out,
+            "... and {} more devices (all of them are in --inventory)",
+            devices.len() - shown
+        )?;
     }
     writeln!(
         out,
@@ -88,7 +103,11 @@ pub fn human_bytes(bytes: u64) -> String {
         value /= 1024.0;
         unit += 1;
     }
-    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }
 
 #[cfg(test)]

@@ -74,7 +74,10 @@ pub enum Observation {
         source: BindingSource,
     },
     /// `mac` routes.
-    Router { mac: MacAddr, evidence: RouterEvidence },
+    Router {
+        mac: MacAddr,
+        evidence: RouterEvidence,
+    },
     /// A DHCP server names `ip` as the segment's router.
     RouterAddress { ip: IpAddr },
 }

@@ -73,7 +73,7 @@ impl FlowKey {
     /// The worker that owns this flow, out of `workers`: the same for both
     /// directions, and stable across runs.
     pub fn shard(&self, workers: usize) -> usize {
-        let hash = foldhash::fast::FixedState::with_seed(0x6d69_7261_646f_72).hash_one(self);
+        let hash = foldhash::fast::FixedState::with_seed(0x006d_6972_6164_6f72).hash_one(self);
         // Multiply-shift maps the hash evenly onto [0, workers).
         ((u128::from(hash) * workers as u128) >> 64) as usize
     }
@@ -115,7 +115,12 @@ mod tests {
     fn shards_spread_flows() {
         let mut counts = [0usize; 4];
         for port in 1000..5000 {
-            let (k, _) = FlowKey::new(ep("10.0.0.1", port), ep("10.0.0.2", 80), 6, Vlans::default());
+            let (k, _) = FlowKey::new(
+                ep("10.0.0.1", port),
+                ep("10.0.0.2", 80),
+                6,
+                Vlans::default(),
+            );
             counts[k.shard(4)] += 1;
         }
         assert!(counts.iter().all(|&c| c > 800), "{counts:?}");

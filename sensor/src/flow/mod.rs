@@ -174,8 +174,8 @@ impl Flow {
     fn new(id: u64, key: FlowKey, p: &FlowPacket) -> Flow {
         // The client opens the conversation: the sender of a SYN, the
         // receiver of a SYN+ACK, otherwise whoever spoke first.
-        let syn_ack = p.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK)
-            == tcp_flags::SYN | tcp_flags::ACK;
+        let syn_ack =
+            p.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN | tcp_flags::ACK;
         let (client, server, client_mac, server_mac) = if syn_ack {
             (p.dst, p.src, p.dst_mac, p.src_mac)
         } else {
@@ -209,9 +209,7 @@ impl Flow {
             self.server_mac = self.server_mac.or(p.src_mac);
             (self.server_mac, self.client_mac)
         };
-        let differs = |expected: Option<MacAddr>, seen: Option<MacAddr>| {
-            matches!((expected, seen), (Some(e), Some(s)) if e != s)
-        };
+        let differs = |expected: Option<MacAddr>, seen: Option<MacAddr>| matches!((expected, seen), (Some(e), Some(s)) if e != s);
         // Frames of one flow between other MACs (a router seen on both
         // sides, a failover) are counted for their own MACs, not the flow's.
         let other_macs = differs(sender, p.src_mac) || differs(receiver, p.dst_mac);
@@ -261,7 +259,12 @@ impl Flow {
             (self.to_server.pkts, self.to_server.bytes),
             (self.to_client.pkts, self.to_client.bytes),
         ];
-        let delta = [0, 1].map(|i| (totals[i].0 - self.credited[i].0, totals[i].1 - self.credited[i].1));
+        let delta = [0, 1].map(|i| {
+            (
+                totals[i].0 - self.credited[i].0,
+                totals[i].1 - self.credited[i].1,
+            )
+        });
         self.credited = totals;
         delta
     }
@@ -418,7 +421,9 @@ impl FlowTracker {
         let id = self.next_id;
         self.next_id += self.id_stride;
         self.counters.created += 1;
-        self.table.insert(p.key, Flow::new(id, p.key, p)).record(p, true)
+        self.table
+            .insert(p.key, Flow::new(id, p.key, p))
+            .record(p, true)
     }
 
     /// Ends the flows that have been idle past their timeout at `now`.

@@ -165,12 +165,18 @@ mod tests {
         assert_eq!(t.oldest().map(|(_, v)| *v), Some(1));
         assert_eq!(t.get_mut(&key(1)).copied(), Some(1));
         assert_eq!(t.oldest().map(|(_, v)| *v), Some(2));
-        assert_eq!(t.get_mut(&key(1)).copied(), Some(1), "touching the newest keeps order");
+        assert_eq!(
+            t.get_mut(&key(1)).copied(),
+            Some(1),
+            "touching the newest keeps order"
+        );
         assert_eq!(t.remove(&key(3)), Some(3));
         assert_eq!(t.len(), 2);
         t.insert(key(4), 4);
         assert_eq!(t.slots.len(), 3, "freed slot reused");
-        let order: Vec<u16> = std::iter::from_fn(|| t.pop_oldest()).map(|(_, v)| v).collect();
+        let order: Vec<u16> = std::iter::from_fn(|| t.pop_oldest())
+            .map(|(_, v)| v)
+            .collect();
         assert_eq!(order, [2, 1, 4]);
         assert_eq!(t.len(), 0);
         assert_eq!((t.newest, t.oldest), (NIL, NIL));

@@ -105,11 +105,18 @@ impl InventoryBatch {
                 continue;
             }
             let traffic = Traffic { packets, bytes };
-            let (first, last) = (dir.first.unwrap_or(flow.start), dir.last.unwrap_or(flow.end));
+            let (first, last) = (
+                dir.first.unwrap_or(flow.start),
+                dir.last.unwrap_or(flow.end),
+            );
             if let Some(mac) = sender.filter(|m| m.is_unicast()) {
                 self.entry(mac, first, last).sent.add(traffic);
             }
-            let receiver = if i == 0 { flow.server_mac } else { flow.client_mac };
+            let receiver = if i == 0 {
+                flow.server_mac
+            } else {
+                flow.client_mac
+            };
             if let Some(mac) = receiver.filter(|m| m.is_unicast()) {
                 self.entry(mac, first, last).received.add(traffic);
             }

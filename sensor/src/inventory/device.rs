@@ -236,7 +236,11 @@ pub struct ServicePort {
 
 impl Serialize for ServicePort {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&format_args!("{}/{}", Protocol::of_ip(self.protocol).name(), self.port))
+        s.collect_str(&format_args!(
+            "{}/{}",
+            Protocol::of_ip(self.protocol).name(),
+            self.port
+        ))
     }
 }
 
@@ -374,7 +378,9 @@ impl RouterEvidenceSet {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = RouterEvidence> + '_ {
-        RouterEvidence::ALL.into_iter().filter(|e| self.0 & 1 << *e as u8 != 0)
+        RouterEvidence::ALL
+            .into_iter()
+            .filter(|e| self.0 & 1 << *e as u8 != 0)
     }
 }
 

@@ -258,17 +258,36 @@ impl Inventory {
     /// A non-router device sent from `ip`: bind it as traffic unless it is
     /// another device's announced address; count it toward forwarding.
     /// Returns whether the device now looks like a router.
-    fn uses_address(&self, d: &mut Device, ip: IpAddr, peer: IpAddr, ts: Timestamp, opens_flow: bool) -> bool {
+    fn uses_address(
+        &self,
+        d: &mut Device,
+        ip: IpAddr,
+        peer: IpAddr,
+        ts: Timestamp,
+        opens_flow: bool,
+    ) -> bool {
         let own = link_local(ip) || d.binding(ip).is_some_and(|b| b.is_announced());
         if own || routable(ip) {
-            d.bind(ip, BindingSource::Traffic, ts, self.config.max_ips_per_device);
+            d.bind(
+                ip,
+                BindingSource::Traffic,
+                ts,
+                self.config.max_ips_per_device,
+            );
         }
         !own && self.receives_for(d, ip, peer, ts, opens_flow)
     }
 
     /// Traffic for `ip` passes through the device. Returns whether the
     /// device now looks like a router.
-    fn receives_for(&self, d: &mut Device, ip: IpAddr, peer: IpAddr, ts: Timestamp, opens_flow: bool) -> bool {
+    fn receives_for(
+        &self,
+        d: &mut Device,
+        ip: IpAddr,
+        peer: IpAddr,
+        ts: Timestamp,
+        opens_flow: bool,
+    ) -> bool {
         if !routable(ip) || d.binding(ip).is_some_and(|b| b.is_announced()) {
             return false;
         }
@@ -324,7 +343,10 @@ impl Inventory {
         });
         drop(d);
         for (ip, f) in behind {
-            let mut h = self.remote_hosts.entry(ip).or_insert_with(|| RemoteHost::new(ip, f.first_seen));
+            let mut h = self
+                .remote_hosts
+                .entry(ip)
+                .or_insert_with(|| RemoteHost::new(ip, f.first_seen));
             h.seen(f.first_seen);
             h.seen(f.last_seen);
             h.flows += f.flows;
@@ -337,7 +359,14 @@ impl Inventory {
 
     /// Traffic of a host behind `via` (or on a link without MACs);
     /// `opens_flow` for the first packet of a flow, so flows count once.
-    fn remote(&self, ip: IpAddr, ts: Timestamp, via: Option<MacAddr>, peer: IpAddr, opens_flow: bool) {
+    fn remote(
+        &self,
+        ip: IpAddr,
+        ts: Timestamp,
+        via: Option<MacAddr>,
+        peer: IpAddr,
+        opens_flow: bool,
+    ) {
         if !routable(ip) {
             return;
         }

@@ -72,8 +72,19 @@ pub fn shard(p: &Packet<'_>, workers: usize) -> usize {
     };
     match FlowPacket::new(p.ts, 0, &view) {
         Some(fp) => fp.key.shard(workers),
-        None => view.src_mac.map_or(0, |m| (m.as_u64() % workers as u64) as usize),
+        None => view
+            .src_mac
+            .map_or(0, |m| (m.as_u64() % workers as u64) as usize),
     }
+}
+
+/// What to do when a worker's queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenFull {
+    /// Wait: offline, nothing is lost by reading more slowly.
+    Wait,
+    /// Drop the batch and count it: live, capture must never stall.
+    Drop,
 }
 
 /// The reading side: fills batches and sends them to the workers.
@@ -81,14 +92,23 @@ pub struct Dispatcher {
     filling: Vec<Batch>,
     to_workers: Vec<Sender<Batch>>,
     recycled: Receiver<Batch>,
+    when_full: WhenFull,
+    /// Packets dropped because a worker's queue was full.
+    pub dropped: u64,
 }
 
 impl Dispatcher {
-    pub fn new(to_workers: Vec<Sender<Batch>>, recycled: Receiver<Batch>) -> Dispatcher {
+    pub fn new(
+        to_workers: Vec<Sender<Batch>>,
+        recycled: Receiver<Batch>,
+        when_full: WhenFull,
+    ) -> Dispatcher {
         Dispatcher {
             filling: to_workers.iter().map(|_| Batch::default()).collect(),
             to_workers,
             recycled,
+            when_full,
+            dropped: 0,
         }
     }
 
@@ -101,19 +121,40 @@ impl Dispatcher {
     }
 
     fn send(&mut self, w: usize) {
+        if self.when_full == WhenFull::Drop && self.to_workers[w].is_full() {
+            self.dropped += self.filling[w].meta.len() as u64;
+            self.filling[w].clear();
+            return;
+        }
         let mut next = self.recycled.try_recv().unwrap_or_default();
         next.clear();
         let full = std::mem::replace(&mut self.filling[w], next);
         // A worker that has gone away has nothing left to do with it.
-        let _ = self.to_workers[w].send(full);
+        match self.when_full {
+            WhenFull::Wait => {
+                let _ = self.to_workers[w].send(full);
+            }
+            WhenFull::Drop => {
+                if let Err(e) = self.to_workers[w].try_send(full) {
+                    self.dropped += e.into_inner().meta.len() as u64;
+                }
+            }
+        }
     }
 
-    /// Sends what is left and closes the channels.
-    pub fn finish(mut self) {
+    /// Sends the partly filled batches (live: when the source is idle, so
+    /// packets do not wait for a batch to fill).
+    pub fn flush(&mut self) {
         for w in 0..self.to_workers.len() {
             if !self.filling[w].meta.is_empty() {
                 self.send(w);
             }
         }
+    }
+
+    /// Sends what is left and closes the channels; returns the drop count.
+    pub fn finish(mut self) -> u64 {
+        self.flush();
+        self.dropped
     }
 }

@@ -1,19 +1,37 @@
-//! Live capture: one worker thread per socket of each interface's fanout
-//! group, each running the same per-packet path as offline replay.
+//! Live capture. With AF_PACKET (the default), each worker reads its own
+//! socket of the interface's fanout group, so the kernel does the sharding.
+//! With libpcap (feature `libpcap`, for BPF filters), one reader per
+//! interface spreads packets over the workers, dropping (and counting)
+//! rather than stalling when a worker falls behind.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::ScopedJoinHandle;
 use std::time::{Duration, Instant};
 
 use super::{Sensor, Worker, WorkerStats};
 use crate::capture::Timestamp;
 use crate::capture::live::{AfPacketSource, KernelStats, LiveError, fanout_group};
 
-/// How long a socket read waits before the worker does its housekeeping.
+/// How long a worker waits for packets before doing its housekeeping.
 const READ_TIMEOUT: Duration = Duration::from_millis(200);
+
+/// Where live packets come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend<'a> {
+    /// AF_PACKET sockets with PACKET_FANOUT; no system library needed.
+    AfPacket,
+    /// libpcap, with an optional BPF filter expression.
+    #[cfg(feature = "libpcap")]
+    Libpcap { filter: Option<&'a str> },
+    #[doc(hidden)]
+    #[cfg(not(feature = "libpcap"))]
+    _Unused(std::marker::PhantomData<&'a ()>),
+}
 
 /// How a live run is steered from outside.
 pub struct LiveOptions<'a> {
     pub interfaces: &'a [String],
+    pub backend: Backend<'a>,
     /// Set (by a signal handler) to stop the capture.
     pub stop: &'a AtomicBool,
     /// Stop after this long.
@@ -28,37 +46,68 @@ pub struct LiveOptions<'a> {
 #[derive(Debug)]
 pub struct LiveReport {
     pub stats: WorkerStats,
-    /// Kernel counters per interface.
+    /// Kernel (or libpcap) counters per interface.
     pub kernel: Vec<(String, KernelStats)>,
-    /// Sockets that failed while capturing.
+    /// Packets mirador dropped because a worker fell behind.
+    pub dropped: u64,
+    /// Sources that failed while capturing.
     pub errors: Vec<LiveError>,
     pub elapsed: Duration,
 }
 
+impl LiveReport {
+    fn add_kernel(&mut self, interface: &str, k: KernelStats) {
+        match self.kernel.iter_mut().find(|(name, _)| name == interface) {
+            Some((_, total)) => {
+                total.received += k.received;
+                total.dropped += k.dropped;
+            }
+            None => self.kernel.push((interface.to_string(), k)),
+        }
+    }
+}
+
 impl Sensor {
-    /// Captures until stopped. All sockets are opened before any packet is
+    /// Captures until stopped. Every source is opened before any packet is
     /// read, so a missing interface or capability fails at once.
     pub fn capture_live(&self, options: &LiveOptions<'_>) -> Result<LiveReport, LiveError> {
+        match options.backend {
+            #[cfg(feature = "libpcap")]
+            Backend::Libpcap { filter } => self.capture_libpcap(options, filter),
+            _ => self.capture_fanout(options),
+        }
+    }
+
+    fn capture_fanout(&self, options: &LiveOptions<'_>) -> Result<LiveReport, LiveError> {
         let started = Instant::now();
         let mut sources = Vec::new();
         for (index, interface) in options.interfaces.iter().enumerate() {
             for _ in 0..self.workers {
-                sources.push(AfPacketSource::open(interface, fanout_group(index), READ_TIMEOUT)?);
+                sources.push(AfPacketSource::open(
+                    interface,
+                    fanout_group(index),
+                    READ_TIMEOUT,
+                )?);
             }
         }
         let total_workers = sources.len();
         let stop = options.stop;
-        let results = std::thread::scope(|scope| {
+        let mut report = std::thread::scope(|scope| {
             let handles: Vec<_> = sources
                 .into_iter()
                 .enumerate()
                 .map(|(id, mut source)| {
                     scope.spawn(move || {
-                        let mut worker =
-                            Worker::new(id, total_workers, self.flows, &self.inventory, self.events.as_ref());
+                        let mut worker = Worker::new(
+                            id,
+                            total_workers,
+                            self.flows,
+                            &self.inventory,
+                            self.events.as_ref(),
+                        );
                         let mut error = None;
                         while !stop.load(Ordering::Relaxed) {
-                            match source.next() {
+                            match source.next_packet() {
                                 Ok(Some(packet)) => worker.process(&packet),
                                 Ok(None) => worker.tick(Timestamp::now()),
                                 Err(e) => {
@@ -68,41 +117,158 @@ impl Sensor {
                             }
                         }
                         let kernel = source.kernel_stats();
-                        (worker.finish(), source.interface().to_string(), kernel, error)
+                        (
+                            worker.finish(),
+                            source.interface().to_string(),
+                            kernel,
+                            error,
+                        )
                     })
                 })
                 .collect();
-            let mut last_checkpoint = Instant::now();
-            while !stop.load(Ordering::Relaxed) && handles.iter().any(|h| !h.is_finished()) {
-                std::thread::sleep(Duration::from_millis(100));
-                if options.duration.is_some_and(|d| started.elapsed() >= d) {
-                    stop.store(true, Ordering::Relaxed);
-                }
-                if last_checkpoint.elapsed() >= options.checkpoint_every {
-                    (options.checkpoint)(self);
-                    last_checkpoint = Instant::now();
-                }
+            self.supervise(options, started, &handles);
+            let mut report = LiveReport::empty();
+            for (stats, interface, kernel, error) in
+                handles.into_iter().filter_map(|h| h.join().ok())
+            {
+                report.stats.add(&stats);
+                report.add_kernel(&interface, kernel);
+                report.errors.extend(error);
             }
-            stop.store(true, Ordering::Relaxed);
-            handles.into_iter().filter_map(|h| h.join().ok()).collect::<Vec<_>>()
+            report
         });
-        let mut report = LiveReport {
+        report.elapsed = started.elapsed();
+        Ok(report)
+    }
+
+    #[cfg(feature = "libpcap")]
+    fn capture_libpcap(
+        &self,
+        options: &LiveOptions<'_>,
+        filter: Option<&str>,
+    ) -> Result<LiveReport, LiveError> {
+        use super::dispatch::{Batch, Dispatcher, WhenFull};
+        use crate::capture::libpcap::PcapSource;
+        use crossbeam_channel::RecvTimeoutError;
+
+        let started = Instant::now();
+        let sources = options
+            .interfaces
+            .iter()
+            .map(|interface| PcapSource::open(interface, filter))
+            .collect::<Result<Vec<_>, _>>()?;
+        let stop = options.stop;
+        let mut report = std::thread::scope(|scope| {
+            let (recycle_tx, recycle_rx) = crossbeam_channel::unbounded::<Batch>();
+            let mut senders = Vec::with_capacity(self.workers);
+            let mut workers = Vec::with_capacity(self.workers);
+            for id in 0..self.workers {
+                let (tx, rx) = crossbeam_channel::bounded::<Batch>(64);
+                senders.push(tx);
+                let recycle = recycle_tx.clone();
+                workers.push(scope.spawn(move || {
+                    let mut worker = Worker::new(
+                        id,
+                        self.workers,
+                        self.flows,
+                        &self.inventory,
+                        self.events.as_ref(),
+                    );
+                    loop {
+                        match rx.recv_timeout(READ_TIMEOUT) {
+                            Ok(batch) => {
+                                for p in batch.packets() {
+                                    worker.process(&p);
+                                }
+                                let _ = recycle.send(batch);
+                            }
+                            Err(RecvTimeoutError::Timeout) => worker.tick(Timestamp::now()),
+                            Err(RecvTimeoutError::Disconnected) => break,
+                        }
+                    }
+                    worker.finish()
+                }));
+            }
+            let readers: Vec<_> = sources
+                .into_iter()
+                .map(|mut source| {
+                    let mut dispatcher =
+                        Dispatcher::new(senders.clone(), recycle_rx.clone(), WhenFull::Drop);
+                    scope.spawn(move || {
+                        let mut error = None;
+                        while !stop.load(Ordering::Relaxed) {
+                            match source.next_packet() {
+                                Ok(Some(packet)) => dispatcher.dispatch(&packet),
+                                Ok(None) => {
+                                    dispatcher.flush();
+                                    std::thread::sleep(Duration::from_millis(1));
+                                }
+                                Err(e) => {
+                                    error = Some(e);
+                                    break;
+                                }
+                            }
+                        }
+                        let kernel = source.kernel_stats();
+                        (
+                            dispatcher.finish(),
+                            source.interface().to_string(),
+                            kernel,
+                            error,
+                        )
+                    })
+                })
+                .collect();
+            drop(senders);
+            self.supervise(options, started, &readers);
+            let mut report = LiveReport::empty();
+            for (dropped, interface, kernel, error) in
+                readers.into_iter().filter_map(|h| h.join().ok())
+            {
+                report.dropped += dropped;
+                report.add_kernel(&interface, kernel);
+                report.errors.extend(error);
+            }
+            for stats in workers.into_iter().filter_map(|h| h.join().ok()) {
+                report.stats.add(&stats);
+            }
+            report
+        });
+        report.elapsed = started.elapsed();
+        Ok(report)
+    }
+
+    /// Watches a run from the calling thread: stops it after the duration or
+    /// on request, and publishes the inventory at each checkpoint.
+    fn supervise<T>(
+        &self,
+        options: &LiveOptions<'_>,
+        started: Instant,
+        threads: &[ScopedJoinHandle<'_, T>],
+    ) {
+        let mut last_checkpoint = Instant::now();
+        while !options.stop.load(Ordering::Relaxed) && threads.iter().any(|h| !h.is_finished()) {
+            std::thread::sleep(Duration::from_millis(100));
+            if options.duration.is_some_and(|d| started.elapsed() >= d) {
+                options.stop.store(true, Ordering::Relaxed);
+            }
+            if last_checkpoint.elapsed() >= options.checkpoint_every {
+                (options.checkpoint)(self);
+                last_checkpoint = Instant::now();
+            }
+        }
+        options.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl LiveReport {
+    fn empty() -> LiveReport {
+        LiveReport {
             stats: WorkerStats::default(),
             kernel: Vec::new(),
+            dropped: 0,
             errors: Vec::new(),
-            elapsed: started.elapsed(),
-        };
-        for (stats, interface, kernel, error) in results {
-            report.stats.add(&stats);
-            match report.kernel.iter_mut().find(|(name, _)| *name == interface) {
-                Some((_, total)) => {
-                    total.received += kernel.received;
-                    total.dropped += kernel.dropped;
-                }
-                None => report.kernel.push((interface, kernel)),
-            }
-            report.errors.extend(error);
+            elapsed: Duration::ZERO,
         }
-        Ok(report)
     }
 }

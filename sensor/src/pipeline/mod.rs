@@ -88,8 +88,13 @@ impl Sensor {
                     senders.push(tx);
                     let recycle = recycle_tx.clone();
                     handles.push(scope.spawn(move || {
-                        let mut worker =
-                            Worker::new(id, self.workers, self.flows, &self.inventory, self.events.as_ref());
+                        let mut worker = Worker::new(
+                            id,
+                            self.workers,
+                            self.flows,
+                            &self.inventory,
+                            self.events.as_ref(),
+                        );
                         for batch in rx {
                             for p in batch.packets() {
                                 worker.process(&p);
@@ -99,7 +104,8 @@ impl Sensor {
                         worker.finish()
                     }));
                 }
-                let mut dispatcher = dispatch::Dispatcher::new(senders, recycle_rx);
+                let mut dispatcher =
+                    dispatch::Dispatcher::new(senders, recycle_rx, dispatch::WhenFull::Wait);
                 while source.advance() {
                     each(&source, &mut |p| dispatcher.dispatch(p));
                     report_errors(&mut source);

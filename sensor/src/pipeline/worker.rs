@@ -61,7 +61,12 @@ impl WorkerStats {
 }
 
 /// A flow ends: its last traffic goes to the devices, its event out.
-fn finish_flow(mut flow: Flow, reason: EndReason, batch: &mut InventoryBatch, events: &mut EventBuffer<'_>) {
+fn finish_flow(
+    mut flow: Flow,
+    reason: EndReason,
+    batch: &mut InventoryBatch,
+    events: &mut EventBuffer<'_>,
+) {
     batch.flow_traffic(&mut flow);
     events.flow(&flow, reason);
 }
@@ -141,7 +146,9 @@ impl<'a> Worker<'a> {
     /// learns who talks to whom.
     fn flow_packet(&mut self, fp: &FlowPacket) -> Touched {
         let (events, batch) = (&mut self.events, &mut self.batch);
-        let touched = self.flows.update(fp, &mut |flow, reason| finish_flow(flow, reason, batch, events));
+        let touched = self.flows.update(fp, &mut |flow, reason| {
+            finish_flow(flow, reason, batch, events)
+        });
         if touched.first_in_direction {
             self.batch.sighting(Sighting {
                 ts: fp.ts,
@@ -165,8 +172,11 @@ impl<'a> Worker<'a> {
         }
         self.next_housekeeping = Timestamp(now.0 + HOUSEKEEPING_NS);
         let (events, batch) = (&mut self.events, &mut self.batch);
-        self.flows.expire(now, &mut |flow, reason| finish_flow(flow, reason, batch, events));
-        self.flows.visit_active_since(self.last_credit, |flow| batch.flow_traffic(flow));
+        self.flows.expire(now, &mut |flow, reason| {
+            finish_flow(flow, reason, batch, events)
+        });
+        self.flows
+            .visit_active_since(self.last_credit, |flow| batch.flow_traffic(flow));
         self.last_credit = now;
         if !self.batch.is_empty() {
             self.inventory.apply(&mut self.batch);
@@ -177,7 +187,8 @@ impl<'a> Worker<'a> {
     /// Ends every flow and hands over what is left; returns the counts.
     pub fn finish(mut self) -> WorkerStats {
         let (events, batch) = (&mut self.events, &mut self.batch);
-        self.flows.drain(&mut |flow, reason| finish_flow(flow, reason, batch, events));
+        self.flows
+            .drain(&mut |flow, reason| finish_flow(flow, reason, batch, events));
         self.inventory.apply(&mut self.batch);
         self.events.flush();
         self.stats()
