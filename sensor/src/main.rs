@@ -12,7 +12,7 @@ use sensor::export::{eve::EventOutput, inventory_json, table};
 use sensor::flow::FlowConfig;
 use sensor::inventory::{Inventory, InventoryConfig};
 use sensor::pipeline::live::{Backend, LiveOptions};
-use sensor::pipeline::{RunObserver, Sensor, WorkerStats};
+use sensor::pipeline::{RunObserver, RunSummary, Sensor};
 
 #[derive(Parser)]
 #[command(
@@ -256,22 +256,31 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
     if let Some(bar) = &console.bar {
         bar.finish_and_clear();
     }
-    let outputs = write_outputs(&sensor, common)?;
+    let summary = RunSummary {
+        inputs: inputs
+            .files
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
+        elapsed_seconds: report.elapsed.as_secs_f64(),
+        counts: report.stats,
+        dropped_by_kernel: 0,
+        dropped_by_mirador: 0,
+        input_errors: report.errors.iter().map(ToString::to_string).collect(),
+    };
+    finish(&sensor, common, &summary)
+}
+
+/// Writes every output, then the summary. Fails only after trying each
+/// output, so one broken sink does not lose the others; exit status 1 when
+/// an input failed.
+fn finish(sensor: &Sensor, common: &Common, summary: &RunSummary) -> Result<ExitCode> {
+    let outputs = write_outputs(sensor, common, summary);
     if !common.quiet {
-        print_summary(
-            &Summary {
-                inputs: format!("{} input file(s)", inputs.files.len()),
-                stats: &report.stats,
-                elapsed: report.elapsed,
-                kernel_dropped: 0,
-                own_dropped: 0,
-                input_errors: report.errors.len(),
-            },
-            &sensor,
-        );
+        print_summary(summary, sensor);
     }
     outputs?;
-    Ok(if report.errors.is_empty() {
+    Ok(if summary.input_errors.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -280,7 +289,7 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
 
 /// Writes the inventory and the table, and flushes the events. Fails only
 /// after trying every output, so one broken sink does not lose the others.
-fn write_outputs(sensor: &Sensor, common: &Common) -> Result<Result<()>> {
+fn write_outputs(sensor: &Sensor, common: &Common, summary: &RunSummary) -> Result<()> {
     let snapshot = sensor.inventory.snapshot();
     let mut failures = Vec::new();
     if let Some(events) = &sensor.events
@@ -290,7 +299,7 @@ fn write_outputs(sensor: &Sensor, common: &Common) -> Result<Result<()>> {
     }
     if let Some(path) = &common.inventory {
         let written = create_output(path).and_then(|mut out| {
-            inventory_json::write(&mut out, &snapshot)?;
+            inventory_json::write(&mut out, &snapshot, Some(summary))?;
             out.flush()?;
             Ok(())
         });
@@ -312,27 +321,17 @@ fn write_outputs(sensor: &Sensor, common: &Common) -> Result<Result<()>> {
             failures.push(format!("table: {e}"));
         }
     }
-    Ok(if failures.is_empty() {
+    if failures.is_empty() {
         Ok(())
     } else {
         Err(anyhow::anyhow!("could not write {}", failures.join("; ")))
-    })
+    }
 }
 
 /// The closing summary on stderr.
-struct Summary<'a> {
-    inputs: String,
-    stats: &'a WorkerStats,
-    elapsed: std::time::Duration,
-    /// Frames dropped before mirador saw them (kernel) or by mirador.
-    kernel_dropped: u64,
-    own_dropped: u64,
-    input_errors: usize,
-}
-
-fn print_summary(s: &Summary<'_>, sensor: &Sensor) {
-    let secs = s.elapsed.as_secs_f64().max(1e-6);
-    let stats = s.stats;
+fn print_summary(s: &RunSummary, sensor: &Sensor) {
+    let secs = s.elapsed_seconds.max(1e-6);
+    let stats = &s.counts;
     let mut reasons: Vec<String> = stats
         .decode_errors_by_reason()
         .map(|(reason, n)| format!("{reason} {n}"))
@@ -340,9 +339,13 @@ fn print_summary(s: &Summary<'_>, sensor: &Sensor) {
     if reasons.is_empty() {
         reasons.push("none".into());
     }
+    let inputs = match s.inputs.as_slice() {
+        [one] => one.clone(),
+        many => format!("{} inputs", many.len()),
+    };
     eprintln!(
-        "mirador: {}, {} packets, {} in {:.2} s ({:.0} packets/s)",
-        s.inputs,
+        "mirador: {}: {} packets, {} in {:.2} s ({:.0} packets/s)",
+        inputs,
         stats.packets,
         table::human_bytes(stats.bytes),
         secs,
@@ -364,10 +367,10 @@ fn print_summary(s: &Summary<'_>, sensor: &Sensor) {
     );
     eprintln!(
         "  dropped: {} by the kernel, {} by mirador",
-        s.kernel_dropped, s.own_dropped
+        s.dropped_by_kernel, s.dropped_by_mirador
     );
-    if s.input_errors > 0 {
-        eprintln!("  {} input error(s), reported above", s.input_errors);
+    if !s.input_errors.is_empty() {
+        eprintln!("  {} input error(s), reported above", s.input_errors.len());
     }
 }
 
@@ -406,7 +409,6 @@ fn live(args: LiveArgs) -> Result<ExitCode> {
     for e in &report.errors {
         eprintln!("mirador: capture stopped on {e}");
     }
-    let outputs = write_outputs(&sensor, common)?;
     if !common.quiet {
         for (interface, k) in &report.kernel {
             eprintln!(
@@ -414,24 +416,16 @@ fn live(args: LiveArgs) -> Result<ExitCode> {
                 k.received, k.dropped
             );
         }
-        print_summary(
-            &Summary {
-                inputs: format!("interface(s) {}", args.interfaces.join(", ")),
-                stats: &report.stats,
-                elapsed: report.elapsed,
-                kernel_dropped: report.kernel.iter().map(|(_, k)| k.dropped).sum(),
-                own_dropped: report.dropped,
-                input_errors: report.errors.len(),
-            },
-            &sensor,
-        );
     }
-    outputs?;
-    Ok(if report.errors.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    let summary = RunSummary {
+        inputs: args.interfaces.clone(),
+        elapsed_seconds: report.elapsed.as_secs_f64(),
+        counts: report.stats,
+        dropped_by_kernel: report.kernel.iter().map(|(_, k)| k.dropped).sum(),
+        dropped_by_mirador: report.dropped,
+        input_errors: report.errors.iter().map(ToString::to_string).collect(),
+    };
+    finish(&sensor, common, &summary)
 }
 
 /// Replaces the inventory file in one step, so readers never see half of it.
@@ -443,7 +437,7 @@ fn write_inventory_atomically(sensor: &Sensor, path: &Path) -> Result<()> {
     let mut out = BufWriter::new(
         File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?,
     );
-    inventory_json::write(&mut out, &sensor.inventory.snapshot())?;
+    inventory_json::write(&mut out, &sensor.inventory.snapshot(), None)?;
     out.flush()?;
     drop(out);
     std::fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))?;

@@ -17,7 +17,7 @@ use fingerprints::MacAddr;
 
 use crate::capture::{LinkType, Packet};
 
-pub use tunnel::TunnelKind;
+pub use tunnel::{TunnelKind, may_carry as may_carry_tunnel};
 
 /// The outer and inner 802.1Q tags (QinQ), if any.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -27,7 +27,7 @@ pub struct Vlans {
 }
 
 impl Vlans {
-    fn push(&mut self, id: u16) {
+    pub fn push(&mut self, id: u16) {
         if self.outer.is_none() {
             self.outer = Some(id);
         } else if self.inner.is_none() {

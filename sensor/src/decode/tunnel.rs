@@ -28,6 +28,14 @@ const UDP_VXLAN: u16 = 4789;
 const UDP_GTP_U: u16 = 2152;
 const UDP_TZSP: u16 = 37008;
 
+/// Whether an IP packet of this protocol (and UDP destination port) may
+/// carry a tunnel mirador opens: such packets need a full decode to find
+/// the flow they belong to.
+pub fn may_carry(protocol: u8, udp_dst_port: u16) -> bool {
+    matches!(protocol, IPPROTO_IPIP | IPPROTO_IPV6 | IPPROTO_GRE)
+        || (protocol == IPPROTO_UDP && matches!(udp_dst_port, UDP_VXLAN | UDP_GTP_U | UDP_TZSP))
+}
+
 /// The packet inside an IP packet's payload, if the payload is a tunnel
 /// mirador opens. `udp_dst_port` is set for UDP payloads (the UDP payload
 /// is given then, not the UDP header).

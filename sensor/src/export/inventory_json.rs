@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::capture::Timestamp;
 use crate::inventory::InventorySnapshot;
+use crate::pipeline::RunSummary;
 
 /// Names the document's layout; bumped when a field changes meaning.
 pub const SCHEMA: &str = "mirador.inventory/1";
@@ -15,16 +16,24 @@ struct Document<'a> {
     schema: &'static str,
     generator: &'static str,
     generated_at: Timestamp,
+    /// The run so far: inputs, packets, drops, errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stats: Option<&'a RunSummary>,
     #[serde(flatten)]
     inventory: &'a InventorySnapshot,
 }
 
 /// Writes the inventory, pretty-printed for diffs and people.
-pub fn write(out: impl Write, inventory: &InventorySnapshot) -> serde_json::Result<()> {
+pub fn write(
+    out: impl Write,
+    inventory: &InventorySnapshot,
+    stats: Option<&RunSummary>,
+) -> serde_json::Result<()> {
     let doc = Document {
         schema: SCHEMA,
         generator: concat!("mirador ", env!("CARGO_PKG_VERSION")),
         generated_at: Timestamp::now(),
+        stats,
         inventory,
     };
     serde_json::to_writer_pretty(out, &doc)

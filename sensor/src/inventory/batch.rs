@@ -19,10 +19,26 @@ use crate::flow::Flow;
 pub struct Activity {
     pub sent: Traffic,
     pub received: Traffic,
-    pub first: Timestamp,
+    /// When it sent its first and last frame (`None`: it only received).
+    pub first: Option<Timestamp>,
     pub last: Timestamp,
     pub protocols: ProtocolSet,
-    pub vlans: Vlans,
+    /// The VLAN tags it sent on (a few per flush is plenty).
+    pub vlans: [Option<Vlans>; 4],
+}
+
+impl Activity {
+    /// It sent frames between these times.
+    fn sent_at(&mut self, first: Timestamp, last: Timestamp) {
+        self.first = Some(self.first.map_or(first, |t| t.min(first)));
+        self.last = self.last.max(last);
+    }
+
+    fn tagged(&mut self, vlans: Vlans) {
+        if let Some(slot) = self.vlans.iter_mut().find(|v| v.is_none_or(|v| v == vlans)) {
+            *slot = Some(vlans);
+        }
+    }
 }
 
 /// The first packet of one direction of a flow: who sent it from which
@@ -72,13 +88,14 @@ impl InventoryBatch {
             bytes: u64::from(len),
         };
         if let Some(mac) = view.src_mac.filter(|m| m.is_unicast()) {
-            let a = self.entry(mac, ts, ts);
+            let a = self.entry(mac);
+            a.sent_at(ts, ts);
             a.sent.add(traffic);
-            a.vlans = view.vlans;
+            a.tagged(view.vlans);
             protocols_of(view, &mut a.protocols);
         }
         if let Some(mac) = view.dst_mac.filter(|m| m.is_unicast()) {
-            self.entry(mac, ts, ts).received.add(traffic);
+            self.entry(mac).received.add(traffic);
         }
     }
 
@@ -86,8 +103,9 @@ impl InventoryBatch {
     /// sender (a flow's later packets show the same).
     pub fn protocols(&mut self, view: &PacketView<'_>, ts: Timestamp) {
         if let Some(mac) = view.src_mac.filter(|m| m.is_unicast()) {
-            let a = self.entry(mac, ts, ts);
-            a.vlans = view.vlans;
+            let a = self.entry(mac);
+            a.sent_at(ts, ts);
+            a.tagged(view.vlans);
             protocols_of(view, &mut a.protocols);
         }
     }
@@ -110,7 +128,9 @@ impl InventoryBatch {
                 dir.last.unwrap_or(flow.end),
             );
             if let Some(mac) = sender.filter(|m| m.is_unicast()) {
-                self.entry(mac, first, last).sent.add(traffic);
+                let a = self.entry(mac);
+                a.sent_at(first, last);
+                a.sent.add(traffic);
             }
             let receiver = if i == 0 {
                 flow.server_mac
@@ -118,7 +138,7 @@ impl InventoryBatch {
                 flow.client_mac
             };
             if let Some(mac) = receiver.filter(|m| m.is_unicast()) {
-                self.entry(mac, first, last).received.add(traffic);
+                self.entry(mac).received.add(traffic);
             }
         }
     }
@@ -148,7 +168,7 @@ impl InventoryBatch {
         self.observations.clear();
     }
 
-    fn entry(&mut self, mac: MacAddr, first: Timestamp, last: Timestamp) -> &mut Activity {
+    fn entry(&mut self, mac: MacAddr) -> &mut Activity {
         let slot = (mac.as_u64().wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) as usize % RECENT;
         let at = match self.recent[slot] {
             (m, at) if m == mac && at != u32::MAX => at,
@@ -156,23 +176,13 @@ impl InventoryBatch {
                 let next = self.activity.len() as u32;
                 let at = *self.index.entry(mac).or_insert(next);
                 if at == next {
-                    self.activity.push((
-                        mac,
-                        Activity {
-                            first,
-                            last,
-                            ..Activity::default()
-                        },
-                    ));
+                    self.activity.push((mac, Activity::default()));
                 }
                 self.recent[slot] = (mac, at);
                 at
             }
         };
-        let a = &mut self.activity[at as usize].1;
-        a.first = a.first.min(first);
-        a.last = a.last.max(last);
-        a
+        &mut self.activity[at as usize].1
     }
 }
 

@@ -127,6 +127,10 @@ impl ProtocolSet {
         self.0 |= other.0;
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.0 == 0
+    }
+
     pub fn contains(&self, p: Protocol) -> bool {
         self.0 & (1 << p as u8) != 0
     }
@@ -187,7 +191,7 @@ fn serialize_sources<S: serde::Serializer>(bits: &u8, s: S) -> Result<S::Ok, S::
 
 /// A set that stops growing at its cap; serialised as a sorted list.
 #[derive(Debug, Clone)]
-pub struct CappedSet<T: std::hash::Hash + Eq>(HashSet<T>);
+pub struct CappedSet<T: std::hash::Hash + Eq>(pub HashSet<T>);
 
 impl<T: std::hash::Hash + Eq> Default for CappedSet<T> {
     fn default() -> Self {
@@ -271,11 +275,13 @@ pub struct Device {
     pub received: Traffic,
     pub protocols: ProtocolSet,
     /// Peer IP addresses it exchanged traffic with.
-    pub peers: CappedSet<IpAddr>,
+    #[serde(serialize_with = "serialize_remotes")]
+    pub peers: CappedSet<(IpAddr, IpAddr)>,
     /// New peers not kept because `peers` was full (a peer may be counted twice).
     pub peers_overflow: u64,
     /// Ports it answered on, as `tcp/80`, `udp/53`.
-    pub server_ports: CappedSet<ServicePort>,
+    #[serde(serialize_with = "serialize_remotes")]
+    pub server_ports: CappedSet<(IpAddr, ServicePort)>,
     #[serde(serialize_with = "serialize_vlans")]
     pub vlans: HashSet<Vlans>,
     /// Why the device is taken for a router (empty: it is not one).
@@ -284,6 +290,17 @@ pub struct Device {
     /// router verdict (kept only until then).
     #[serde(skip)]
     pub forwarded: HashMap<IpAddr, Forwarded>,
+}
+
+/// Pairs of (local address, value) as the distinct values, sorted.
+fn serialize_remotes<T: Serialize + Ord + Copy + std::hash::Hash, S: serde::Serializer>(
+    pairs: &CappedSet<(IpAddr, T)>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    let mut values: Vec<T> = pairs.0.iter().map(|(_, v)| *v).collect();
+    values.sort();
+    values.dedup();
+    s.collect_seq(values)
 }
 
 fn serialize_vlans<S: serde::Serializer>(vlans: &HashSet<Vlans>, s: S) -> Result<S::Ok, S::Error> {
@@ -328,10 +345,34 @@ impl Device {
         self.last_seen = self.last_seen.max(ts);
     }
 
-    pub fn add_peer(&mut self, ip: IpAddr, cap: usize) {
-        if !self.peers.insert(ip, cap) {
+    /// A peer, and the local address the device used with it.
+    pub fn add_peer(&mut self, local: IpAddr, peer: IpAddr, cap: usize) {
+        if !self.peers.insert((local, peer), cap) {
             self.peers_overflow += 1;
         }
+    }
+
+    /// Keeps only what the device did from addresses it announces: for a
+    /// router, the rest was traffic it forwarded. Done when the inventory is
+    /// read, so the result does not depend on when the router was found.
+    pub fn keep_own_traffic(&mut self) {
+        let own = |ip: &IpAddr| self.ips.iter().any(|b| b.ip == *ip && b.is_announced());
+        let peers: Vec<(IpAddr, IpAddr)> = self
+            .peers
+            .0
+            .iter()
+            .copied()
+            .filter(|(l, _)| own(l))
+            .collect();
+        let ports: Vec<(IpAddr, ServicePort)> = self
+            .server_ports
+            .0
+            .iter()
+            .copied()
+            .filter(|(l, _)| own(l))
+            .collect();
+        self.peers.0 = peers.into_iter().collect();
+        self.server_ports.0 = ports.into_iter().collect();
     }
 
     pub fn binding(&self, ip: IpAddr) -> Option<&IpBinding> {
@@ -388,6 +429,15 @@ impl Serialize for RouterEvidenceSet {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_seq(self.iter())
     }
+}
+
+/// What others' traffic told about a MAC before it sent a frame itself;
+/// merged into the device when it does, whichever worker sees that first.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Unheard {
+    pub received: Traffic,
+    /// (its address, the peer's address) of what it was sent.
+    pub peers: [Option<(IpAddr, IpAddr)>; 4],
 }
 
 /// A host known only by its IP address: behind a router, or seen on a link

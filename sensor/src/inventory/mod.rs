@@ -17,6 +17,7 @@ use fingerprints::{MacAddr, OuiRegistry};
 use serde::Serialize;
 
 pub use batch::{InventoryBatch, Sighting};
+use device::Unheard;
 pub use device::{Device, Protocol, RemoteHost, ServicePort};
 
 type SharedMap<K, V> = DashMap<K, V, foldhash::fast::RandomState>;
@@ -62,6 +63,7 @@ impl Default for InventoryConfig {
 struct Counters {
     devices_evicted: AtomicU64,
     remote_hosts_evicted: AtomicU64,
+    unheard_dropped: AtomicU64,
 }
 
 /// The shared inventory.
@@ -72,10 +74,15 @@ pub struct Inventory {
     remote_hosts: SharedMap<IpAddr, RemoteHost>,
     /// Router addresses announced by DHCP servers (bounded: a segment has few).
     router_ips: SharedMap<IpAddr, ()>,
+    /// MACs others sent to that have not sent a frame themselves (yet).
+    unheard: SharedMap<MacAddr, Unheard>,
+    /// Addresses devices announced (ARP, DHCP, NDP): never remote hosts.
+    announced: SharedMap<IpAddr, MacAddr>,
     counters: Counters,
 }
 
 const MAX_ROUTER_IPS: usize = 256;
+const MAX_UNHEARD: usize = 65_536;
 
 /// A consistent copy of the inventory, ready to serialise.
 #[derive(Debug, Clone, Serialize)]
@@ -94,6 +101,8 @@ impl Inventory {
             devices: SharedMap::default(),
             remote_hosts: SharedMap::default(),
             router_ips: SharedMap::default(),
+            unheard: SharedMap::default(),
+            announced: SharedMap::default(),
             counters: Counters::default(),
         }
     }
@@ -113,18 +122,22 @@ impl Inventory {
     /// Applies a worker's batch and empties it.
     pub fn apply(&self, batch: &mut InventoryBatch) {
         for (mac, activity) in &batch.activity {
-            if activity.sent.packets > 0 {
-                let mut d = self.device_entry(*mac, activity.first);
-                d.seen(activity.first);
+            if let Some(first) = activity.first {
+                let mut d = self.device_entry(*mac, first);
+                d.seen(first);
                 d.seen(activity.last);
                 d.sent.add(activity.sent);
                 d.received.add(activity.received);
                 d.protocols.union(activity.protocols);
-                if d.vlans.len() < 16 {
-                    d.vlans.insert(activity.vlans);
+                for vlans in activity.vlans.into_iter().flatten() {
+                    if d.vlans.len() < 16 {
+                        d.vlans.insert(vlans);
+                    }
                 }
             } else if let Some(mut d) = self.devices.get_mut(mac) {
                 d.received.add(activity.received);
+            } else {
+                self.unheard_entry(*mac, |u| u.received.add(activity.received));
             }
         }
         for (ts, observation) in &batch.observations {
@@ -142,6 +155,9 @@ impl Inventory {
         let mut devices: Vec<Device> = self.devices.iter().map(|d| d.clone()).collect();
         devices.sort_by_key(|d| d.mac);
         for d in &mut devices {
+            if d.is_router() {
+                d.keep_own_traffic();
+            }
             d.ips.sort_by_key(|b| b.ip);
         }
         let mut remote_hosts: Vec<RemoteHost> =
@@ -160,9 +176,28 @@ impl Inventory {
         mac: MacAddr,
         ts: Timestamp,
     ) -> dashmap::mapref::one::RefMut<'_, MacAddr, Device> {
-        self.devices
-            .entry(mac)
-            .or_insert_with(|| Device::new(mac, self.oui.lookup(mac), ts))
+        self.devices.entry(mac).or_insert_with(|| {
+            let mut d = Device::new(mac, self.oui.lookup(mac), ts);
+            if let Some((_, unheard)) = self.unheard.remove(&mac) {
+                d.received.add(unheard.received);
+                for (local, peer) in unheard.peers.into_iter().flatten() {
+                    d.add_peer(local, peer, self.config.max_peers);
+                }
+            }
+            d
+        })
+    }
+
+    /// Notes what others' traffic says about a MAC that has not spoken.
+    /// The table is bounded: when full, it starts over (counted).
+    fn unheard_entry(&self, mac: MacAddr, update: impl FnOnce(&mut Unheard)) {
+        if self.unheard.len() >= MAX_UNHEARD && !self.unheard.contains_key(&mac) {
+            self.counters
+                .unheard_dropped
+                .fetch_add(self.unheard.len() as u64, Ordering::Relaxed);
+            self.unheard.clear();
+        }
+        update(&mut self.unheard.entry(mac).or_default());
     }
 
     fn observe(&self, ts: Timestamp, observation: Observation) {
@@ -177,6 +212,9 @@ impl Inventory {
                 drop(d);
                 // The device announced it: it is no host behind a router, even
                 // if another worker's batch took it for one first.
+                if self.announced.len() < self.config.max_devices.saturating_mul(4) {
+                    self.announced.insert(ip, mac);
+                }
                 self.remote_hosts.remove(&ip);
                 if is_router_ip {
                     self.promote(mac, RouterEvidence::DhcpRouterOption, ts);
@@ -216,13 +254,14 @@ impl Inventory {
                     drop(d);
                     self.remote(s.src_ip, s.ts, Some(mac), s.dst_ip, opens_flow);
                 } else {
-                    d.add_peer(s.dst_ip, cap);
+                    d.add_peer(s.src_ip, s.dst_ip, cap);
                     if s.reply {
                         let port = ServicePort {
                             protocol: s.protocol,
                             port: s.src_port,
                         };
-                        d.server_ports.insert(port, self.config.max_server_ports);
+                        d.server_ports
+                            .insert((s.src_ip, port), self.config.max_server_ports);
                     }
                     let forwards = self.uses_address(&mut d, s.src_ip, s.dst_ip, s.ts, opens_flow);
                     drop(d);
@@ -236,6 +275,13 @@ impl Inventory {
         match s.dst_mac.filter(|m| m.is_unicast()) {
             Some(mac) => {
                 let Some(mut d) = self.devices.get_mut(&mac) else {
+                    self.unheard_entry(mac, |u| {
+                        let pair = (s.dst_ip, s.src_ip);
+                        if let Some(free) = u.peers.iter_mut().find(|p| p.is_none_or(|p| p == pair))
+                        {
+                            *free = Some(pair);
+                        }
+                    });
                     return;
                 };
                 let forwards = self.receives_for(&mut d, s.dst_ip, s.src_ip, s.ts, opens_flow);
@@ -243,7 +289,7 @@ impl Inventory {
                     drop(d);
                     self.remote(s.dst_ip, s.ts, Some(mac), s.src_ip, opens_flow);
                 } else {
-                    d.add_peer(s.src_ip, cap);
+                    d.add_peer(s.dst_ip, s.src_ip, cap);
                     drop(d);
                 }
                 if forwards {
@@ -322,11 +368,6 @@ impl Inventory {
         if was_router {
             return;
         }
-        // What was learnt while it passed for a host came partly from the
-        // traffic it forwards; its own is learnt again from here on.
-        d.peers = Default::default();
-        d.peers_overflow = 0;
-        d.server_ports = Default::default();
         let mut behind = std::mem::take(&mut d.forwarded);
         let router_ips = &self.router_ips;
         d.ips.retain(|b| {
@@ -343,11 +384,11 @@ impl Inventory {
         });
         drop(d);
         for (ip, f) in behind {
-            let mut h = self
-                .remote_hosts
-                .entry(ip)
-                .or_insert_with(|| RemoteHost::new(ip, f.first_seen));
+            let Some(mut h) = self.remote_entry(ip, f.first_seen) else {
+                continue;
+            };
             h.seen(f.first_seen);
+
             h.seen(f.last_seen);
             h.flows += f.flows;
             h.via.insert(mac, 4);
@@ -367,19 +408,35 @@ impl Inventory {
         peer: IpAddr,
         opens_flow: bool,
     ) {
-        if !routable(ip) {
+        let Some(mut h) = self.remote_entry(ip, ts) else {
             return;
-        }
-        let mut h = self
-            .remote_hosts
-            .entry(ip)
-            .or_insert_with(|| RemoteHost::new(ip, ts));
+        };
         h.seen(ts);
+
         h.flows += u64::from(opens_flow);
         if let Some(mac) = via {
             h.via.insert(mac, 4);
         }
         h.peers.insert(peer, self.config.max_peers);
+    }
+
+    /// The remote host `ip`, created if needed; `None` for addresses that
+    /// cannot be one (not routable, or announced by a local device).
+    fn remote_entry(
+        &self,
+        ip: IpAddr,
+        ts: Timestamp,
+    ) -> Option<dashmap::mapref::one::RefMut<'_, IpAddr, RemoteHost>> {
+        if !routable(ip) {
+            return None;
+        }
+        // Checked under the entry's lock: an announcement, which records
+        // the address before removing its remote host, cannot slip between.
+        let entry = self.remote_hosts.entry(ip);
+        if self.announced.contains_key(&ip) {
+            return None;
+        }
+        Some(entry.or_insert_with(|| RemoteHost::new(ip, ts)))
     }
 
     /// Evicts the least recently seen entries of a table over its cap, a

@@ -4,9 +4,15 @@
 
 use crossbeam_channel::{Receiver, Sender};
 
+use std::net::IpAddr;
+
+use etherparse::{
+    EtherType, Ethernet2Slice, IpNumber, Ipv4HeaderSlice, Ipv6HeaderSlice, SingleVlanSlice,
+};
+
 use crate::capture::{LinkType, Packet, Timestamp};
-use crate::decode;
-use crate::flow::FlowPacket;
+use crate::decode::{self, Vlans};
+use crate::flow::{Endpoint, FlowKey, FlowPacket};
 
 /// Packets per batch, and bytes: whichever fills first.
 const BATCH_PACKETS: usize = 512;
@@ -67,6 +73,9 @@ impl Batch {
 /// directions of a flow meet in one worker. Packets outside flows go to
 /// the worker of their source MAC, spreading ARP and friends.
 pub fn shard(p: &Packet<'_>, workers: usize) -> usize {
+    if let Some(key) = plain_flow_key(p) {
+        return key.shard(workers);
+    }
     let Ok(view) = decode::decode(p) else {
         return 0;
     };
@@ -76,6 +85,73 @@ pub fn shard(p: &Packet<'_>, workers: usize) -> usize {
             .src_mac
             .map_or(0, |m| (m.as_u64() % workers as u64) as usize),
     }
+}
+
+/// The flow key of the common packet, read from its headers alone:
+/// Ethernet (VLAN tags allowed), IPv4 or IPv6 without extension headers or
+/// fragmentation, TCP or UDP not bound for a tunnel port. The reading
+/// thread runs this for every packet, so it skips the full decode; any other
+/// packet returns `None` and takes the full decode, which gives the same key.
+fn plain_flow_key(p: &Packet<'_>) -> Option<FlowKey> {
+    if p.link_type != LinkType::ETHERNET {
+        return None;
+    }
+    let eth = Ethernet2Slice::from_slice_without_fcs(p.data).ok()?;
+    let (mut ether_type, mut payload) = (eth.ether_type(), eth.payload_slice());
+    let mut vlans = Vlans::default();
+    while matches!(
+        ether_type,
+        EtherType::VLAN_TAGGED_FRAME
+            | EtherType::PROVIDER_BRIDGING
+            | EtherType::VLAN_DOUBLE_TAGGED_FRAME
+    ) {
+        let tag = SingleVlanSlice::from_slice(payload).ok()?;
+        vlans.push(tag.vlan_identifier().value());
+        (ether_type, payload) = (tag.ether_type(), tag.payload_slice());
+    }
+    let (src, dst, protocol, transport) = match ether_type {
+        EtherType::IPV4 => {
+            let ip = Ipv4HeaderSlice::from_slice(payload).ok()?;
+            if ip.is_fragmenting_payload() {
+                return None;
+            }
+            let header_len = ip.slice().len();
+            (
+                IpAddr::V4(ip.source_addr()),
+                IpAddr::V4(ip.destination_addr()),
+                ip.protocol(),
+                payload.get(header_len..)?,
+            )
+        }
+        EtherType::IPV6 => {
+            let ip = Ipv6HeaderSlice::from_slice(payload).ok()?;
+            (
+                IpAddr::V6(ip.source_addr()),
+                IpAddr::V6(ip.destination_addr()),
+                ip.next_header(),
+                payload.get(40..)?,
+            )
+        }
+        _ => return None,
+    };
+    if protocol != IpNumber::TCP && protocol != IpNumber::UDP {
+        return None;
+    }
+    let ports = transport.get(..4)?;
+    let src_port = u16::from_be_bytes([ports[0], ports[1]]);
+    let dst_port = u16::from_be_bytes([ports[2], ports[3]]);
+    if decode::may_carry_tunnel(protocol.0, dst_port) {
+        return None;
+    }
+    let src = Endpoint {
+        ip: src,
+        port: src_port,
+    };
+    let dst = Endpoint {
+        ip: dst,
+        port: dst_port,
+    };
+    Some(FlowKey::new(src, dst, protocol.0, vlans).0)
 }
 
 /// What to do when a worker's queue is full.

@@ -8,7 +8,7 @@ mod worker;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::capture::{CaptureError, MergedFiles, Timestamp};
+use crate::capture::{CaptureError, MergedFiles};
 use crate::export::eve::EventOutput;
 use crate::flow::FlowConfig;
 use crate::inventory::Inventory;
@@ -30,9 +30,24 @@ pub struct Sensor {
 pub struct RunReport {
     pub stats: WorkerStats,
     pub errors: Vec<CaptureError>,
-    pub first_packet: Option<Timestamp>,
-    pub last_packet: Option<Timestamp>,
     pub elapsed: Duration,
+}
+
+/// A run's figures, for people (the closing summary) and for machines
+/// (the inventory document's `stats`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunSummary {
+    /// Capture files or interfaces read.
+    pub inputs: Vec<String>,
+    pub elapsed_seconds: f64,
+    #[serde(flatten)]
+    pub counts: WorkerStats,
+    /// Frames the kernel (or libpcap) dropped before mirador saw them.
+    pub dropped_by_kernel: u64,
+    /// Frames mirador dropped because a worker fell behind.
+    pub dropped_by_mirador: u64,
+    /// Inputs that could not be read (whole or in part), each naming the input.
+    pub input_errors: Vec<String>,
 }
 
 /// Callbacks of a run: progress as (bytes read, bytes in all), and each
@@ -55,13 +70,9 @@ impl Sensor {
             }
         };
         report_errors(&mut source);
-        let mut first_packet = None;
-        let mut last_packet = None;
         let mut count = 0u64;
         let mut each = |source: &MergedFiles, run: &mut dyn FnMut(&crate::capture::Packet<'_>)| {
             if let Some(p) = source.current() {
-                first_packet.get_or_insert(p.ts);
-                last_packet = Some(p.ts.max(last_packet.unwrap_or_default()));
                 run(&p);
                 count += 1;
                 if count % 65_536 == 0 {
@@ -126,8 +137,6 @@ impl Sensor {
         RunReport {
             stats,
             errors,
-            first_packet,
-            last_packet,
             elapsed: started.elapsed(),
         }
     }

@@ -19,13 +19,16 @@ const HOUSEKEEPING_NS: u64 = Timestamp::NANOS_PER_SEC;
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct WorkerStats {
     pub packets: u64,
+    /// Captured bytes.
     pub bytes: u64,
+    pub first_packet: Option<Timestamp>,
+    pub last_packet: Option<Timestamp>,
     /// Frames that are not IP (ARP, LLDP, ...), decoded.
     pub non_ip: u64,
     /// IP fragments after the first: counted, but in no flow.
     pub later_fragments: u64,
     /// Frames that could not be decoded, by [`DecodeError`] index.
-    #[serde(skip)]
+    #[serde(serialize_with = "decode_errors_by_name")]
     pub decode_errors: [u64; DecodeError::ALL.len()],
     pub flows: FlowCounters,
     pub flow_events: u64,
@@ -35,6 +38,11 @@ impl WorkerStats {
     pub fn add(&mut self, other: &WorkerStats) {
         self.packets += other.packets;
         self.bytes += other.bytes;
+        self.first_packet = match (self.first_packet, other.first_packet) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last_packet = self.last_packet.max(other.last_packet);
         self.non_ip += other.non_ip;
         self.later_fragments += other.later_fragments;
         for (a, b) in self.decode_errors.iter_mut().zip(other.decode_errors) {
@@ -58,6 +66,18 @@ impl WorkerStats {
             .map(|e| (e.name(), self.decode_errors[e.index()]))
             .filter(|(_, n)| *n > 0)
     }
+}
+
+/// Decode errors as `{"reason": count}`, every reason listed.
+fn decode_errors_by_name<S: serde::Serializer>(
+    counts: &[u64; DecodeError::ALL.len()],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_map(
+        DecodeError::ALL
+            .iter()
+            .map(|e| (e.name(), counts[e.index()])),
+    )
 }
 
 /// A flow ends: its last traffic goes to the devices, its event out.
@@ -106,6 +126,8 @@ impl<'a> Worker<'a> {
         let len = packet.data.len() as u32;
         self.stats.packets += 1;
         self.stats.bytes += u64::from(len);
+        self.stats.first_packet.get_or_insert(packet.ts);
+        self.stats.last_packet = self.stats.last_packet.max(Some(packet.ts));
         self.tick(packet.ts);
         let view = match decode::decode(packet) {
             Ok(view) => view,

@@ -1,0 +1,11 @@
+//! mirador's integration tests: the `mirador` binary on real captures,
+//! checked against independent oracles (nDPI's and Zeek's published
+//! results, tshark, the IoT Sentinel labels).
+
+mod bad_input;
+mod flows_ndpi;
+mod formats;
+mod inventory_iot;
+mod merge;
+mod support;
+mod tunnels_zeek;
