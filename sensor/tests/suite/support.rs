@@ -131,8 +131,11 @@ pub struct Counts {
     pub bytes_to: u64,
 }
 
-/// mirador's flow events by identity, each with its client endpoint.
-pub fn flows_by_id(run: &Run) -> HashMap<FlowId, Vec<((IpAddr, u16), Counts)>> {
+/// mirador's flows by identity, each with its client endpoint and counts.
+pub type FlowsById = HashMap<FlowId, Vec<((IpAddr, u16), Counts)>>;
+
+/// mirador's flow events by identity.
+pub fn flows_by_id(run: &Run) -> FlowsById {
     let mut map: HashMap<FlowId, Vec<_>> = HashMap::new();
     for e in run.flows() {
         let ip = |k: &str| e[k].as_str().and_then(|s| s.parse::<IpAddr>().ok());
@@ -161,12 +164,7 @@ pub fn flows_by_id(run: &Run) -> HashMap<FlowId, Vec<((IpAddr, u16), Counts)>> {
 }
 
 /// Whether one of mirador's flows for `id` has these counts, seen from `from`.
-pub fn has_counts(
-    flows: &HashMap<FlowId, Vec<((IpAddr, u16), Counts)>>,
-    id: &FlowId,
-    from: (IpAddr, u16),
-    want: Counts,
-) -> bool {
+pub fn has_counts(flows: &FlowsById, id: &FlowId, from: (IpAddr, u16), want: Counts) -> bool {
     flows.get(id).is_some_and(|list| {
         list.iter().any(|(client, c)| {
             let oriented = if *client == from {
