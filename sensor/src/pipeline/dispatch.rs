@@ -234,3 +234,39 @@ impl Dispatcher {
         self.dropped
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::capture::CaptureFile;
+
+    /// The header-only shortcut must put every packet in the worker the
+    /// full decode would: checked on every packet of every fixture.
+    #[test]
+    fn plain_flow_keys_agree_with_full_decode() {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../pcaps");
+        let files = crate::capture::merge::expand_inputs(&[fixtures]).files;
+        let (mut shortcut, mut packets) = (0, 0);
+        for path in files {
+            let Ok(mut file) = CaptureFile::open(&path) else {
+                continue;
+            };
+            while let Ok(true) = file.advance() {
+                let Some(p) = file.current() else { break };
+                packets += 1;
+                if let Some(key) = plain_flow_key(&p) {
+                    shortcut += 1;
+                    let view = decode::decode(&p).expect("a packet with a plain key decodes");
+                    let full = FlowPacket::new(p.ts, 0, &view).map(|f| f.key);
+                    assert_eq!(Some(key), full, "{}: packet {packets}", path.display());
+                }
+            }
+        }
+        assert!(
+            packets > 2000 && shortcut * 2 > packets,
+            "{shortcut} of {packets}"
+        );
+    }
+}

@@ -9,6 +9,8 @@ mod bad_input;
 mod flows_ndpi;
 mod formats;
 mod inventory_iot;
+mod live;
 mod merge;
 mod support;
+mod sweep;
 mod tunnels_zeek;

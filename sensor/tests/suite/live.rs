@@ -1,0 +1,244 @@
+//! Live capture on a real interface: a veth pair whose far end lives in a
+//! network namespace the test creates, with real UDP and TCP traffic sent
+//! through it. Needs root and iproute2 (CI runs as root); skips visibly
+//! otherwise.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::support::{mirador, tool};
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+fn ip(args: &[&str]) -> bool {
+    Command::new("ip")
+        .args(args)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A namespace with one end of a veth pair; removed when dropped.
+struct Lab {
+    namespace: String,
+    host_if: String,
+    lab_if: String,
+    host_ip: String,
+    lab_ip: String,
+}
+
+impl Lab {
+    fn create() -> Option<Lab> {
+        let id = std::process::id() % 10_000;
+        let lab = Lab {
+            namespace: format!("mirador-test-{id}"),
+            host_if: format!("mrd{id}h"),
+            lab_if: format!("mrd{id}l"),
+            host_ip: format!("10.213.{}.1", id % 250),
+            lab_ip: format!("10.213.{}.2", id % 250),
+        };
+        let ok = ip(&["netns", "add", &lab.namespace])
+            && ip(&[
+                "link",
+                "add",
+                &lab.host_if,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &lab.lab_if,
+            ])
+            && ip(&["link", "set", &lab.lab_if, "netns", &lab.namespace])
+            && ip(&[
+                "addr",
+                "add",
+                &format!("{}/24", lab.host_ip),
+                "dev",
+                &lab.host_if,
+            ])
+            && ip(&["link", "set", &lab.host_if, "up"])
+            && ip(&[
+                "-n",
+                &lab.namespace,
+                "addr",
+                "add",
+                &format!("{}/24", lab.lab_ip),
+                "dev",
+                &lab.lab_if,
+            ])
+            && ip(&["-n", &lab.namespace, "link", "set", &lab.lab_if, "up"]);
+        ok.then_some(lab)
+    }
+
+    /// Runs a Python program inside the namespace.
+    fn python(&self, program: &str) -> bool {
+        Command::new("ip")
+            .args(["netns", "exec", &self.namespace, "python3", "-c", program])
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    fn lab_mac(&self) -> String {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.namespace, "cat"])
+            .arg(
+                Path::new("/sys/class/net")
+                    .join(&self.lab_if)
+                    .join("address"),
+            )
+            .output()
+            .expect("read the MAC");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        // Deleting the namespace deletes its veth end and so the pair.
+        ip(&["netns", "del", &self.namespace]);
+        ip(&["link", "del", &self.host_if]);
+    }
+}
+
+#[test]
+fn live_capture_sees_real_traffic_on_a_veth_pair() {
+    let test = "live_capture_sees_real_traffic_on_a_veth_pair";
+    if !is_root() {
+        eprintln!("SKIPPED {test}: needs root to create a network namespace");
+        return;
+    }
+    if tool("ip", test).is_none() || tool("python3", test).is_none() {
+        return;
+    }
+    let Some(lab) = Lab::create() else {
+        eprintln!("SKIPPED {test}: cannot create a network namespace here");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let (events, inventory) = (
+        dir.path().join("events.jsonl"),
+        dir.path().join("inventory.json"),
+    );
+    let listener =
+        TcpListener::bind((lab.host_ip.as_str(), 0)).expect("listen on the veth address");
+    let port = listener.local_addr().expect("address").port();
+    let server = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().expect("accept");
+        let mut hello = [0u8; 5];
+        conn.read_exact(&mut hello).expect("read");
+        conn.write_all(b"world").expect("write");
+    });
+    let sensor = mirador()
+        .args([
+            "live",
+            "--interface",
+            &lab.host_if,
+            "--duration",
+            "5",
+            "--workers",
+            "2",
+            "--no-table",
+        ])
+        .arg("--events")
+        .arg(&events)
+        .arg("--inventory")
+        .arg(&inventory)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mirador starts");
+    std::thread::sleep(Duration::from_millis(1500));
+    let sent = lab.python(&format!(
+        "import socket\n\
+         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+         for i in range(5): u.sendto(b'ping %d' % i, ('{host}', 9999))\n\
+         t = socket.create_connection(('{host}', {port}), timeout=3)\n\
+         t.sendall(b'hello'); assert t.recv(5) == b'world'; t.close()\n",
+        host = lab.host_ip
+    ));
+    assert!(sent, "traffic could not be sent from the namespace");
+    server.join().expect("server thread");
+    let output = sensor.wait_with_output().expect("mirador ends");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("dropped: 0 by the kernel"), "{stderr}");
+
+    let events: Vec<serde_json::Value> = std::fs::read_to_string(&events)
+        .expect("events")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    let flow = |proto: &str, port: u64| {
+        events
+            .iter()
+            .find(|e| e["event_type"] == "flow" && e["proto"] == proto && e["dest_port"] == port)
+    };
+    let udp = flow("UDP", 9999).expect("the UDP flow");
+    assert_eq!(udp["src_ip"], lab.lab_ip.as_str());
+    assert_eq!(udp["flow"]["pkts_toserver"], 5);
+    let tcp = flow("TCP", u64::from(port)).expect("the TCP flow");
+    assert_eq!(tcp["src_ip"], lab.lab_ip.as_str());
+    assert_eq!(tcp["tcp"]["syn"], true);
+    assert_eq!(tcp["tcp"]["fin"], true);
+    assert!(
+        tcp["flow"]["pkts_toclient"].as_u64().unwrap_or(0) >= 3,
+        "{tcp}"
+    );
+
+    let inventory: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&inventory).expect("inventory"))
+            .expect("JSON");
+    let mac = lab.lab_mac();
+    let device = inventory["devices"]
+        .as_array()
+        .and_then(|d| d.iter().find(|d| d["mac"] == mac.as_str()))
+        .unwrap_or_else(|| panic!("{mac} missing: {inventory}"));
+    let bound = device["ips"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|b| b["ip"] == lab.lab_ip.as_str());
+    let sources = bound.map(|b| b["sources"].to_string()).unwrap_or_default();
+    assert!(sources.contains("arp"), "{device}");
+    // veth MACs are generated by the kernel: locally administered.
+    assert_eq!(device["locally_administered"], true);
+    assert!(device["vendor"].is_null());
+    assert!(inventory["stats"]["packets"].as_u64().unwrap_or(0) >= 10);
+}
+
+#[test]
+fn live_capture_without_the_capability_says_what_it_needs() {
+    let test = "live_capture_without_the_capability_says_what_it_needs";
+    if !is_root() {
+        eprintln!("SKIPPED {test}: needs root to drop to an unprivileged user");
+        return;
+    }
+    let Some(setpriv) = tool("setpriv", test) else {
+        return;
+    };
+    let output = Command::new(setpriv)
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(env!("CARGO_BIN_EXE_mirador"))
+        .args(["live", "--interface", "lo", "--duration", "1"])
+        .output()
+        .expect("setpriv runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("CAP_NET_RAW"), "{stderr}");
+    assert!(!stderr.contains("panicked"));
+}
