@@ -52,7 +52,7 @@ else
     capture=$root/benches/data/bench.pcap
     if [[ ! -s $capture ]]; then
         inputs=()
-        for dir in "$root/pcaps" "$root/../shared/captures"; do
+        for dir in "$root/pcaps" "$(dirname "$root")/shared/captures"; do
             [[ -d $dir ]] && inputs+=("$dir")
         done
         ((${#inputs[@]} > 0)) || die "no capture given, and neither pcaps/ nor ../shared/captures exists"

@@ -40,7 +40,9 @@ struct Lab {
 
 impl Lab {
     fn create() -> Option<Lab> {
-        let id = std::process::id() % 10_000;
+        static LABS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = LABS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = (std::process::id() * 4 + n) % 10_000;
         let lab = Lab {
             namespace: format!("mirador-test-{id}"),
             host_if: format!("mrd{id}h"),
@@ -78,6 +80,7 @@ impl Lab {
                 &lab.lab_if,
             ])
             && ip(&["-n", &lab.namespace, "link", "set", &lab.lab_if, "up"]);
+        // A lab made only in part is removed by its drop.
         ok.then_some(lab)
     }
 
@@ -105,26 +108,28 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        // Deleting the namespace deletes its veth end and so the pair.
+        // Deleting the namespace deletes its veth end and so the pair; the
+        // host end is deleted too in case the lab was made only in part.
         ip(&["netns", "del", &self.namespace]);
-        ip(&["link", "del", &self.host_if]);
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.host_if])
+            .stderr(Stdio::null())
+            .status();
     }
 }
 
-#[test]
-fn live_capture_sees_real_traffic_on_a_veth_pair() {
-    let test = "live_capture_sees_real_traffic_on_a_veth_pair";
-    if !is_root() {
-        eprintln!("SKIPPED {test}: needs root to create a network namespace");
-        return;
-    }
-    if tool("ip", test).is_none() || tool("python3", test).is_none() {
-        return;
-    }
-    let Some(lab) = Lab::create() else {
-        eprintln!("SKIPPED {test}: cannot create a network namespace here");
-        return;
-    };
+/// What a live run on the lab wrote.
+struct LabRun {
+    events: Vec<serde_json::Value>,
+    inventory: serde_json::Value,
+    stderr: String,
+    udp_port: u64,
+    tcp_port: u64,
+}
+
+/// Captures on the lab's host end with `extra` arguments while the lab
+/// sends five UDP datagrams and one TCP exchange to the host.
+fn run_lab(lab: &Lab, extra: &[&str]) -> LabRun {
     let dir = tempfile::tempdir().expect("temporary directory");
     let (events, inventory) = (
         dir.path().join("events.jsonl"),
@@ -150,6 +155,7 @@ fn live_capture_sees_real_traffic_on_a_veth_pair() {
             "2",
             "--no-table",
         ])
+        .args(extra)
         .arg("--events")
         .arg(&events)
         .arg("--inventory")
@@ -169,24 +175,60 @@ fn live_capture_sees_real_traffic_on_a_veth_pair() {
     assert!(sent, "traffic could not be sent from the namespace");
     server.join().expect("server thread");
     let output = sensor.wait_with_output().expect("mirador ends");
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(output.status.success(), "{stderr}");
-    assert!(stderr.contains("dropped: 0 by the kernel"), "{stderr}");
+    LabRun {
+        events: std::fs::read_to_string(&events)
+            .expect("events")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("JSON"))
+            .collect(),
+        inventory: serde_json::from_str(&std::fs::read_to_string(&inventory).expect("inventory"))
+            .expect("JSON"),
+        stderr,
+        udp_port: 9999,
+        tcp_port: u64::from(port),
+    }
+}
 
-    let events: Vec<serde_json::Value> = std::fs::read_to_string(&events)
-        .expect("events")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON"))
-        .collect();
-    let flow = |proto: &str, port: u64| {
-        events
+impl LabRun {
+    fn flow(&self, proto: &str, port: u64) -> Option<&serde_json::Value> {
+        self.events
             .iter()
             .find(|e| e["event_type"] == "flow" && e["proto"] == proto && e["dest_port"] == port)
+    }
+}
+
+/// Root and the tools, and a lab, or a visible skip.
+fn lab_for(test: &str) -> Option<Lab> {
+    if !is_root() {
+        eprintln!("SKIPPED {test}: needs root to create a network namespace");
+        return None;
+    }
+    tool("ip", test)?;
+    tool("python3", test)?;
+    let lab = Lab::create();
+    if lab.is_none() {
+        eprintln!("SKIPPED {test}: cannot create a network namespace here");
+    }
+    lab
+}
+
+#[test]
+fn live_capture_sees_real_traffic_on_a_veth_pair() {
+    let Some(lab) = lab_for("live_capture_sees_real_traffic_on_a_veth_pair") else {
+        return;
     };
-    let udp = flow("UDP", 9999).expect("the UDP flow");
+    let run = run_lab(&lab, &[]);
+    assert!(
+        run.stderr.contains("dropped: 0 by the kernel"),
+        "{}",
+        run.stderr
+    );
+    let udp = run.flow("UDP", run.udp_port).expect("the UDP flow");
     assert_eq!(udp["src_ip"], lab.lab_ip.as_str());
     assert_eq!(udp["flow"]["pkts_toserver"], 5);
-    let tcp = flow("TCP", u64::from(port)).expect("the TCP flow");
+    let tcp = run.flow("TCP", run.tcp_port).expect("the TCP flow");
     assert_eq!(tcp["src_ip"], lab.lab_ip.as_str());
     assert_eq!(tcp["tcp"]["syn"], true);
     assert_eq!(tcp["tcp"]["fin"], true);
@@ -195,14 +237,11 @@ fn live_capture_sees_real_traffic_on_a_veth_pair() {
         "{tcp}"
     );
 
-    let inventory: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&inventory).expect("inventory"))
-            .expect("JSON");
     let mac = lab.lab_mac();
-    let device = inventory["devices"]
+    let device = run.inventory["devices"]
         .as_array()
         .and_then(|d| d.iter().find(|d| d["mac"] == mac.as_str()))
-        .unwrap_or_else(|| panic!("{mac} missing: {inventory}"));
+        .unwrap_or_else(|| panic!("{mac} missing: {}", run.inventory));
     let bound = device["ips"]
         .as_array()
         .into_iter()
@@ -213,7 +252,27 @@ fn live_capture_sees_real_traffic_on_a_veth_pair() {
     // veth MACs are generated by the kernel: locally administered.
     assert_eq!(device["locally_administered"], true);
     assert!(device["vendor"].is_null());
-    assert!(inventory["stats"]["packets"].as_u64().unwrap_or(0) >= 10);
+    assert!(run.inventory["stats"]["packets"].as_u64().unwrap_or(0) >= 10);
+}
+
+/// With the `libpcap` feature, a BPF filter keeps only what it matches.
+#[cfg(feature = "libpcap")]
+#[test]
+fn libpcap_capture_applies_the_bpf_filter() {
+    let Some(lab) = lab_for("libpcap_capture_applies_the_bpf_filter") else {
+        return;
+    };
+    let run = run_lab(&lab, &["--filter", "udp port 9999"]);
+    assert_eq!(
+        run.flow("UDP", run.udp_port)
+            .map(|f| &f["flow"]["pkts_toserver"]),
+        Some(&5.into())
+    );
+    assert!(
+        run.flow("TCP", run.tcp_port).is_none(),
+        "the filter let TCP through"
+    );
+    assert!(run.events.iter().all(|e| e["proto"] == "UDP"));
 }
 
 #[test]
