@@ -21,6 +21,31 @@ const BUFFER: usize = 1 << 20;
 /// growing the buffer to follow it would let a hostile file exhaust memory.
 const MAX_RECORD: usize = 16 << 20;
 
+/// What a file's first bytes say it is: directories are searched for these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Container {
+    /// Legacy pcap: either byte order, micro- or nanosecond, or the
+    /// "modified" variant.
+    Pcap,
+    PcapNg,
+    Gzip,
+}
+
+impl Container {
+    pub(super) fn of(head: &[u8]) -> Option<Container> {
+        match head {
+            [0xd4, 0xc3, 0xb2, 0xa1, ..]
+            | [0xa1, 0xb2, 0xc3, 0xd4, ..]
+            | [0x4d, 0x3c, 0xb2, 0xa1, ..]
+            | [0xa1, 0xb2, 0x3c, 0x4d, ..]
+            | [0x34, 0xcd, 0xb2, 0xa1, ..] => Some(Container::Pcap),
+            [0x0a, 0x0d, 0x0d, 0x0a, ..] => Some(Container::PcapNg),
+            [0x1f, 0x8b, ..] => Some(Container::Gzip),
+            _ => None,
+        }
+    }
+}
+
 /// Why a capture file could not be read (further).
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
@@ -149,14 +174,13 @@ impl CaptureFile {
         };
         let mut file = File::open(path).map_err(open_err)?;
         let compressed_len = file.metadata().map(|m| m.len()).unwrap_or(0);
-        let mut magic = [0u8; 2];
+        let mut magic = [0u8; 4];
         let got = read_full(&mut file, &mut magic).map_err(open_err)?;
         let file = File::open(path).map_err(open_err)?;
         let read_error = Arc::new(Mutex::new(None));
-        let input: Box<dyn Read + Send> = if got == 2 && magic == [0x1f, 0x8b] {
-            Box::new(flate2::read::MultiGzDecoder::new(file))
-        } else {
-            Box::new(file)
+        let input: Box<dyn Read + Send> = match Container::of(&magic[..got]) {
+            Some(Container::Gzip) => Box::new(flate2::read::MultiGzDecoder::new(file)),
+            _ => Box::new(file),
         };
         let input = FullReads {
             inner: input,

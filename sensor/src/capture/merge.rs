@@ -11,19 +11,8 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use super::file::Container;
 use super::{CaptureError, CaptureFile, Packet, Timestamp};
-
-/// Magic numbers of the formats a directory scan picks up: pcap (both byte
-/// orders, micro- and nanosecond), pcapng, gzip.
-const MAGICS: [[u8; 4]; 7] = [
-    [0xd4, 0xc3, 0xb2, 0xa1],
-    [0xa1, 0xb2, 0xc3, 0xd4],
-    [0x4d, 0x3c, 0xb2, 0xa1],
-    [0xa1, 0xb2, 0x3c, 0x4d],
-    [0x34, 0xcd, 0xb2, 0xa1],
-    [0x0a, 0x0d, 0x0d, 0x0a],
-    [0x1f, 0x8b, 0x08, 0x00],
-];
 
 /// The inputs named on the command line, expanded.
 #[derive(Debug, Default)]
@@ -74,10 +63,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 fn looks_like_capture(path: &Path) -> bool {
     let mut head = [0u8; 4];
     let read = fs::File::open(path).and_then(|mut f| f.read_exact(&mut head));
-    read.is_ok()
-        && MAGICS
-            .iter()
-            .any(|m| m == &head || (m[..2] == [0x1f, 0x8b] && head[..2] == m[..2]))
+    read.is_ok() && Container::of(&head).is_some()
 }
 
 struct Pending {

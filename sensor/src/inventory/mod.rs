@@ -130,7 +130,7 @@ impl Inventory {
                 d.received.add(activity.received);
                 d.protocols.union(activity.protocols);
                 for vlans in activity.vlans.into_iter().flatten() {
-                    if d.vlans.len() < 16 {
+                    if d.vlans.len() < 16 && !d.vlans.contains(&vlans) {
                         d.vlans.insert(vlans);
                     }
                 }
@@ -176,6 +176,10 @@ impl Inventory {
         mac: MacAddr,
         ts: Timestamp,
     ) -> dashmap::mapref::one::RefMut<'_, MacAddr, Device> {
+        // Looked up first: `entry` reserves room even for a known key.
+        if let Some(d) = self.devices.get_mut(&mac) {
+            return d;
+        }
         self.devices.entry(mac).or_insert_with(|| {
             let mut d = Device::new(mac, self.oui.lookup(mac), ts);
             if let Some((_, unheard)) = self.unheard.remove(&mac) {
@@ -212,7 +216,10 @@ impl Inventory {
                 drop(d);
                 // The device announced it: it is no host behind a router, even
                 // if another worker's batch took it for one first.
-                if self.announced.len() < self.config.max_devices.saturating_mul(4) {
+                // Looked up first: inserting reserves room even for a key
+                // already there, and most announcements repeat.
+                let known = self.announced.get(&ip).is_some_and(|m| *m == mac);
+                if !known && self.announced.len() < self.config.max_devices.saturating_mul(4) {
                     self.announced.insert(ip, mac);
                 }
                 self.remote_hosts.remove(&ip);
@@ -225,11 +232,7 @@ impl Inventory {
                 if self.router_ips.len() < MAX_ROUTER_IPS {
                     self.router_ips.insert(ip, ());
                 }
-                let owner = self
-                    .devices
-                    .iter()
-                    .find(|d| d.binding(ip).is_some_and(|b| b.is_announced()))
-                    .map(|d| d.mac);
+                let owner = self.announced.get(&ip).map(|m| *m);
                 if let Some(mac) = owner {
                     self.promote(mac, RouterEvidence::DhcpRouterOption, ts);
                 }
@@ -429,6 +432,9 @@ impl Inventory {
     ) -> Option<dashmap::mapref::one::RefMut<'_, IpAddr, RemoteHost>> {
         if !routable(ip) {
             return None;
+        }
+        if let Some(host) = self.remote_hosts.get_mut(&ip) {
+            return Some(host);
         }
         // Checked under the entry's lock: an announcement, which records
         // the address before removing its remote host, cannot slip between.

@@ -91,11 +91,13 @@ impl Sensor {
             worker.finish()
         } else {
             std::thread::scope(|scope| {
-                let (recycle_tx, recycle_rx) = crossbeam_channel::unbounded();
+                // Bounded (an array, no allocation per message) and never
+                // full: it holds at most the batches in circulation.
+                let (recycle_tx, recycle_rx) = crossbeam_channel::bounded(self.workers * 40);
                 let mut senders = Vec::with_capacity(self.workers);
                 let mut handles = Vec::with_capacity(self.workers);
                 for id in 0..self.workers {
-                    let (tx, rx) = crossbeam_channel::bounded::<dispatch::Batch>(4);
+                    let (tx, rx) = crossbeam_channel::bounded::<dispatch::Batch>(32);
                     senders.push(tx);
                     let recycle = recycle_tx.clone();
                     handles.push(scope.spawn(move || {
@@ -110,7 +112,7 @@ impl Sensor {
                             for p in batch.packets() {
                                 worker.process(&p);
                             }
-                            let _ = recycle.send(batch);
+                            let _ = recycle.try_send(batch);
                         }
                         worker.finish()
                     }));

@@ -11,9 +11,14 @@ use crate::extract;
 use crate::flow::{EndReason, Flow, FlowConfig, FlowCounters, FlowPacket, FlowTracker, Touched};
 use crate::inventory::{Inventory, InventoryBatch, Sighting};
 
-/// How often (in packet time) idle flows are expired and buffered
-/// inventory updates applied.
+/// How often idle flows are expired and buffered inventory updates and
+/// events handed on: every second of packet time (the clock, live) once
+/// enough packets came to make it worth the while, and every ten seconds
+/// whatever the traffic. A sparse capture replays hours of packet time in a
+/// moment; housekeeping per second of it would cost more than the packets.
 const HOUSEKEEPING_NS: u64 = Timestamp::NANOS_PER_SEC;
+const HOUSEKEEPING_PACKETS: u32 = 4096;
+const HOUSEKEEPING_MAX_NS: u64 = 10 * Timestamp::NANOS_PER_SEC;
 
 /// What a worker counted.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -98,6 +103,7 @@ pub struct Worker<'a> {
     inventory: &'a Inventory,
     stats: WorkerStats,
     next_housekeeping: Timestamp,
+    since_housekeeping: u32,
     /// Flows active since this time have traffic not yet credited to devices.
     last_credit: Timestamp,
 }
@@ -117,6 +123,7 @@ impl<'a> Worker<'a> {
             inventory,
             stats: WorkerStats::default(),
             next_housekeeping: Timestamp::default(),
+            since_housekeeping: 0,
             last_credit: Timestamp::default(),
         }
     }
@@ -128,7 +135,7 @@ impl<'a> Worker<'a> {
         self.stats.bytes += u64::from(len);
         self.stats.first_packet.get_or_insert(packet.ts);
         self.stats.last_packet = self.stats.last_packet.max(Some(packet.ts));
-        self.tick(packet.ts);
+        self.tick_with_packet(packet.ts);
         let view = match decode::decode(packet) {
             Ok(view) => view,
             Err(e) => {
@@ -186,13 +193,30 @@ impl<'a> Worker<'a> {
         touched
     }
 
-    /// Housekeeping driven by time (packet time offline, the clock live):
-    /// idle flows end, buffered inventory updates and events go out.
+    /// Housekeeping when no packet comes (live, on a quiet link): driven by
+    /// the clock alone.
     pub fn tick(&mut self, now: Timestamp) {
-        if now < self.next_housekeeping {
-            return;
+        if now >= self.next_housekeeping {
+            self.housekeeping(now);
         }
+    }
+
+    /// Housekeeping on the packet path, amortised over packets.
+    fn tick_with_packet(&mut self, now: Timestamp) {
+        self.since_housekeeping += 1;
+        let due = now >= self.next_housekeeping
+            && (self.since_housekeeping >= HOUSEKEEPING_PACKETS
+                || now.since(self.last_credit) >= HOUSEKEEPING_MAX_NS);
+        if due {
+            self.housekeeping(now);
+        }
+    }
+
+    /// Idle flows end, flows' traffic is credited to devices, buffered
+    /// inventory updates and events go out.
+    fn housekeeping(&mut self, now: Timestamp) {
         self.next_housekeeping = Timestamp(now.0 + HOUSEKEEPING_NS);
+        self.since_housekeeping = 0;
         let (events, batch) = (&mut self.events, &mut self.batch);
         self.flows.expire(now, &mut |flow, reason| {
             finish_flow(flow, reason, batch, events)
