@@ -103,6 +103,9 @@ struct Interface {
     supported: bool,
     /// Timestamp units per second.
     units_per_sec: u64,
+    /// Nanoseconds per unit when the resolution divides a second evenly
+    /// (micro- and nanoseconds): a multiplication per packet, not a division.
+    nanos_per_unit: Option<u64>,
     /// Seconds added to every timestamp (pcapng `if_tsoffset`).
     offset_secs: i64,
 }
@@ -113,6 +116,8 @@ impl Interface {
             link_type,
             supported: link_type.is_supported(),
             units_per_sec,
+            nanos_per_unit: (units_per_sec > 0 && 1_000_000_000 % units_per_sec == 0)
+                .then(|| 1_000_000_000 / units_per_sec),
             offset_secs,
         }
     }
@@ -377,7 +382,7 @@ fn classify(
             let iface = interfaces
                 .first()
                 .ok_or("packet record before the file header")?;
-            let frac = u64::from(b.ts_usec) * (1_000_000_000 / iface.units_per_sec);
+            let frac = u64::from(b.ts_usec) * iface.nanos_per_unit.unwrap_or(1000);
             let ts = Timestamp(u64::from(b.ts_sec) * Timestamp::NANOS_PER_SEC + frac);
             packet(b.data, ts, iface, b.origlen)
         }
@@ -402,7 +407,10 @@ fn classify(
                 return Err(format!("interface {} has an invalid if_tsresol", epb.if_id));
             }
             let units = (u128::from(epb.ts_high) << 32) | u128::from(epb.ts_low);
-            let nanos = units * 1_000_000_000 / u128::from(iface.units_per_sec);
+            let nanos = match iface.nanos_per_unit {
+                Some(n) => units * u128::from(n),
+                None => units * 1_000_000_000 / u128::from(iface.units_per_sec),
+            };
             let offset = i128::from(iface.offset_secs) * 1_000_000_000;
             let ts = Timestamp(u64::try_from((nanos as i128 + offset).max(0)).unwrap_or(u64::MAX));
             packet(epb.packet_data(), ts, iface, epb.orig_len())

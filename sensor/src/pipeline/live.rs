@@ -147,7 +147,7 @@ impl Sensor {
         options: &LiveOptions<'_>,
         filter: Option<&str>,
     ) -> Result<LiveReport, LiveError> {
-        use super::dispatch::{Batch, Dispatcher, WhenFull};
+        use super::dispatch::{Batch, Dispatcher};
         use crate::capture::libpcap::PcapSource;
         use crossbeam_channel::RecvTimeoutError;
 
@@ -192,8 +192,7 @@ impl Sensor {
             let readers: Vec<_> = sources
                 .into_iter()
                 .map(|mut source| {
-                    let mut dispatcher =
-                        Dispatcher::new(senders.clone(), recycle_rx.clone(), WhenFull::Drop);
+                    let mut dispatcher = Dispatcher::new(senders.clone(), recycle_rx.clone());
                     scope.spawn(move || {
                         let mut error = None;
                         while !stop.load(Ordering::Relaxed) {

@@ -1,8 +1,10 @@
 //! The wiring: sources -> workers -> inventory and events. Offline replay
 //! and live capture run the same workers; only the source differs.
 
+#[cfg(feature = "libpcap")]
 mod dispatch;
 pub mod live;
+pub mod shard;
 mod worker;
 
 use std::path::PathBuf;
@@ -13,7 +15,6 @@ use crate::export::eve::EventOutput;
 use crate::flow::FlowConfig;
 use crate::inventory::Inventory;
 
-pub use dispatch::shard;
 pub use worker::{Worker, WorkerStats};
 
 /// Everything the packet path shares: settings, the inventory it fills,
@@ -52,94 +53,92 @@ pub struct RunSummary {
 
 /// Callbacks of a run: progress as (bytes read, bytes in all), and each
 /// input error as soon as it happens.
-pub trait RunObserver {
+pub trait RunObserver: Sync {
     fn progress(&self, _read: u64, _total: u64) {}
     fn error(&self, _error: &CaptureError) {}
 }
 
 impl Sensor {
     /// Reads capture files (merged in time order) through the workers.
+    ///
+    /// Each worker reads the whole stream and keeps its share of it: the
+    /// packets its flows own (see [`shard`]). Reading twice costs less than
+    /// handing packets from one thread to another, which copies each packet
+    /// and adds a thread to the cores; the first worker reports progress
+    /// and errors for all.
     pub fn analyze_files(&self, files: &[PathBuf], observer: &dyn RunObserver) -> RunReport {
         let started = Instant::now();
-        let mut source = MergedFiles::new(files);
-        let mut errors = Vec::new();
-        let mut report_errors = |source: &mut MergedFiles| {
-            for e in source.take_errors() {
-                observer.error(&e);
-                errors.push(e);
-            }
-        };
-        report_errors(&mut source);
-        let mut count = 0u64;
-        let mut each = |source: &MergedFiles, run: &mut dyn FnMut(&crate::capture::Packet<'_>)| {
-            if let Some(p) = source.current() {
-                run(&p);
-                count += 1;
-                if count % 65_536 == 0 {
-                    let (read, total) = source.progress();
-                    observer.progress(read, total);
-                }
-            }
-        };
-        let stats = if self.workers <= 1 {
-            let mut worker = Worker::new(0, 1, self.flows, &self.inventory, self.events.as_ref());
-            while source.advance() {
-                each(&source, &mut |p| worker.process(p));
-                report_errors(&mut source);
-            }
-            report_errors(&mut source);
-            worker.finish()
+        let (stats, errors) = if self.workers <= 1 {
+            self.read_share(files, 0, observer)
         } else {
             std::thread::scope(|scope| {
-                // Bounded (an array, no allocation per message) and never
-                // full: it holds at most the batches in circulation.
-                let (recycle_tx, recycle_rx) = crossbeam_channel::bounded(self.workers * 40);
-                let mut senders = Vec::with_capacity(self.workers);
-                let mut handles = Vec::with_capacity(self.workers);
-                for id in 0..self.workers {
-                    let (tx, rx) = crossbeam_channel::bounded::<dispatch::Batch>(32);
-                    senders.push(tx);
-                    let recycle = recycle_tx.clone();
-                    handles.push(scope.spawn(move || {
-                        let mut worker = Worker::new(
-                            id,
-                            self.workers,
-                            self.flows,
-                            &self.inventory,
-                            self.events.as_ref(),
-                        );
-                        for batch in rx {
-                            for p in batch.packets() {
-                                worker.process(&p);
-                            }
-                            let _ = recycle.try_send(batch);
-                        }
-                        worker.finish()
-                    }));
-                }
-                let mut dispatcher =
-                    dispatch::Dispatcher::new(senders, recycle_rx, dispatch::WhenFull::Wait);
-                while source.advance() {
-                    each(&source, &mut |p| dispatcher.dispatch(p));
-                    report_errors(&mut source);
-                }
-                report_errors(&mut source);
-                dispatcher.finish();
+                let handles: Vec<_> = (0..self.workers)
+                    .map(|id| scope.spawn(move || self.read_share(files, id, observer)))
+                    .collect();
                 let mut total = WorkerStats::default();
-                for h in handles {
-                    if let Ok(stats) = h.join() {
+                let mut errors = Vec::new();
+                for (id, handle) in handles.into_iter().enumerate() {
+                    if let Ok((stats, worker_errors)) = handle.join() {
                         total.add(&stats);
+                        if id == 0 {
+                            errors = worker_errors;
+                        }
                     }
                 }
-                total
+                (total, errors)
             })
         };
-        let (read, total) = source.progress();
-        observer.progress(read.max(total), total);
         RunReport {
             stats,
             errors,
             elapsed: started.elapsed(),
         }
+    }
+
+    /// One worker's pass over the files: its share of the packets, and the
+    /// input errors (reported to `observer` by worker 0 only).
+    fn read_share(
+        &self,
+        files: &[PathBuf],
+        id: usize,
+        observer: &dyn RunObserver,
+    ) -> (WorkerStats, Vec<CaptureError>) {
+        let reports = id == 0;
+        let mut source = MergedFiles::new(files);
+        let mut worker = Worker::new(
+            id,
+            self.workers,
+            self.flows,
+            &self.inventory,
+            self.events.as_ref(),
+        );
+        let mut errors = Vec::new();
+        let report = |source: &mut MergedFiles, errors: &mut Vec<CaptureError>| {
+            for e in source.take_errors() {
+                if reports {
+                    observer.error(&e);
+                }
+                errors.push(e);
+            }
+        };
+        let mut count = 0u64;
+        report(&mut source, &mut errors);
+        while source.advance() {
+            if let Some(p) = source.current() {
+                worker.process_share(&p);
+                count += 1;
+                if reports && count % 65_536 == 0 {
+                    let (read, total) = source.progress();
+                    observer.progress(read, total);
+                }
+            }
+            report(&mut source, &mut errors);
+        }
+        report(&mut source, &mut errors);
+        if reports {
+            let (read, total) = source.progress();
+            observer.progress(read.max(total), total);
+        }
+        (worker.finish(), errors)
     }
 }

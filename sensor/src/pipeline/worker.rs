@@ -4,8 +4,9 @@
 
 use serde::Serialize;
 
+use super::shard;
 use crate::capture::{Packet, Timestamp};
-use crate::decode::{self, DecodeError, Network};
+use crate::decode::{self, DecodeError, Network, PacketView};
 use crate::export::eve::{EventBuffer, EventOutput};
 use crate::extract;
 use crate::flow::{EndReason, Flow, FlowConfig, FlowCounters, FlowPacket, FlowTracker, Touched};
@@ -97,6 +98,9 @@ fn finish_flow(
 }
 
 pub struct Worker<'a> {
+    /// This worker's index, and how many share the stream.
+    id: usize,
+    workers: usize,
     flows: FlowTracker,
     batch: InventoryBatch,
     events: EventBuffer<'a>,
@@ -117,6 +121,8 @@ impl<'a> Worker<'a> {
         events: Option<&'a EventOutput>,
     ) -> Worker<'a> {
         Worker {
+            id,
+            workers: workers.max(1),
             flows: FlowTracker::new(flow_config, id, workers),
             batch: InventoryBatch::default(),
             events: EventBuffer::new(events),
@@ -128,25 +134,59 @@ impl<'a> Worker<'a> {
         }
     }
 
-    /// The per-packet path.
+    /// The per-packet path, for a worker that gets only its own packets.
     pub fn process(&mut self, packet: &Packet<'_>) {
-        let len = packet.data.len() as u32;
+        self.tick_with_packet(packet.ts);
+        match decode::decode(packet) {
+            Ok(view) => self.handle(packet, &view),
+            Err(e) => self.undecodable(packet, e),
+        }
+    }
+
+    /// The per-packet path for a worker that reads the whole stream and
+    /// keeps its share: the packets its flows own. Deciding takes the
+    /// packet's headers, or one decode, which the owner then reuses.
+    pub fn process_share(&mut self, packet: &Packet<'_>) {
+        if self.workers == 1 {
+            return self.process(packet);
+        }
+        self.tick_with_packet(packet.ts);
+        let plain = shard::plain_flow_key(packet);
+        if plain.is_some_and(|key| key.shard(self.workers) != self.id) {
+            return;
+        }
+        match decode::decode(packet) {
+            Ok(view) => {
+                if plain.is_some() || shard::of_view(packet, &view, self.workers) == self.id {
+                    self.handle(packet, &view);
+                }
+            }
+            // Worker 0 counts what nobody can decode.
+            Err(e) if self.id == 0 => self.undecodable(packet, e),
+            Err(_) => {}
+        }
+    }
+
+    fn count(&mut self, packet: &Packet<'_>) {
         self.stats.packets += 1;
-        self.stats.bytes += u64::from(len);
+        self.stats.bytes += packet.data.len() as u64;
         self.stats.first_packet.get_or_insert(packet.ts);
         self.stats.last_packet = self.stats.last_packet.max(Some(packet.ts));
-        self.tick_with_packet(packet.ts);
-        let view = match decode::decode(packet) {
-            Ok(view) => view,
-            Err(e) => {
-                self.stats.decode_errors[e.index()] += 1;
-                return;
-            }
-        };
+    }
+
+    fn undecodable(&mut self, packet: &Packet<'_>, e: decode::DecodeError) {
+        self.count(packet);
+        self.stats.decode_errors[e.index()] += 1;
+    }
+
+    /// A decoded packet: flow, identity, inventory.
+    fn handle(&mut self, packet: &Packet<'_>, view: &PacketView<'_>) {
+        self.count(packet);
+        let len = packet.data.len() as u32;
         let batch = &mut self.batch;
-        extract::observe(&view, packet.ts, &mut |ts, o| batch.observation(ts, o));
+        extract::observe(view, packet.ts, &mut |ts, o| batch.observation(ts, o));
         let touched = match &view.network {
-            Network::Ip(_) => match FlowPacket::new(packet.ts, len, &view) {
+            Network::Ip(_) => match FlowPacket::new(packet.ts, len, view) {
                 Some(fp) => Some(self.flow_packet(&fp)),
                 None => {
                     self.stats.later_fragments += 1;
@@ -161,9 +201,9 @@ impl<'a> Worker<'a> {
         // Flows carry their own traffic counts, credited to devices at each
         // housekeeping; a flow's protocols can only be new with a direction.
         match touched {
-            None => self.batch.frame(&view, packet.ts, len),
-            Some(t) if t.other_macs => self.batch.frame(&view, packet.ts, len),
-            Some(t) if t.first_in_direction => self.batch.protocols(&view, packet.ts),
+            None => self.batch.frame(view, packet.ts, len),
+            Some(t) if t.other_macs => self.batch.frame(view, packet.ts, len),
+            Some(t) if t.first_in_direction => self.batch.protocols(view, packet.ts),
             Some(_) => {}
         }
         if self.batch.is_full() {
