@@ -158,6 +158,8 @@ pub struct CaptureFile {
     path: PathBuf,
     reader: Box<dyn PcapReaderIterator + Send>,
     interfaces: Vec<Interface>,
+    /// A legacy pcap file's one interface, once its header is read.
+    legacy: Option<Interface>,
     current: Option<Current>,
     /// Bytes of the current block, consumed when moving on.
     pending: usize,
@@ -199,6 +201,7 @@ impl CaptureFile {
             path: path.to_path_buf(),
             reader,
             interfaces: Vec::new(),
+            legacy: None,
             current: None,
             pending: 0,
             buffer_size: BUFFER,
@@ -232,23 +235,45 @@ impl CaptureFile {
         self.current = None;
         loop {
             let offset = self.reader.consumed() as u64;
-            let step = match self.reader.next() {
-                Ok((consumed, block)) => {
-                    classify(&block, consumed, &mut self.interfaces, self.last_ts)
-                        .map_err(|what| self.corrupt(offset, what))?
+            let legacy = self.legacy.filter(|i| i.supported);
+            let step = match (self.reader.next(), legacy) {
+                // The common record, handled here rather than through
+                // `classify`: this runs once per packet per worker.
+                (Ok((consumed, PcapBlockOwned::Legacy(b))), Some(iface)) => {
+                    let frac = u64::from(b.ts_usec) * iface.nanos_per_unit.unwrap_or(1000);
+                    Step::Packet {
+                        consumed,
+                        data_addr: b.data.as_ptr() as usize,
+                        current: Current {
+                            ts: Timestamp(u64::from(b.ts_sec) * Timestamp::NANOS_PER_SEC + frac),
+                            link_type: iface.link_type,
+                            supported: true,
+                            start: 0,
+                            len: b.data.len(),
+                            wire_len: b.origlen.max(b.data.len() as u32),
+                        },
+                    }
                 }
-                Err(PcapError::Eof) => Step::End,
-                Err(PcapError::Incomplete(_)) => Step::Refill,
-                Err(PcapError::BufferTooSmall) => Step::Grow,
-                Err(PcapError::UnexpectedEof) => {
+                (Ok((consumed, block)), _) => {
+                    let header = matches!(block, PcapBlockOwned::LegacyHeader(_));
+                    let step = classify(&block, consumed, &mut self.interfaces, self.last_ts);
+                    if header {
+                        self.legacy = self.interfaces.first().copied();
+                    }
+                    step.map_err(|what| self.corrupt(offset, what))?
+                }
+                (Err(PcapError::Eof), _) => Step::End,
+                (Err(PcapError::Incomplete(_)), _) => Step::Refill,
+                (Err(PcapError::BufferTooSmall), _) => Step::Grow,
+                (Err(PcapError::UnexpectedEof), _) => {
                     return Err(CaptureError::Truncated {
                         path: self.path.clone(),
                         offset,
                         what: "the last record is cut short",
                     });
                 }
-                Err(PcapError::ReadError) => return Err(self.read_failure(offset)),
-                Err(e) => {
+                (Err(PcapError::ReadError), _) => return Err(self.read_failure(offset)),
+                (Err(e), _) => {
                     let what = describe(&e);
                     return Err(self.corrupt(offset, what));
                 }
