@@ -70,12 +70,55 @@ impl FlowKey {
         )
     }
 
-    /// The worker that owns this flow, out of `workers`: the same for both
-    /// directions, and stable across runs.
+    /// A hash of the flow, the same for both directions and stable across
+    /// runs: it decides which worker owns the flow.
+    pub fn spread(&self) -> u64 {
+        foldhash::fast::FixedState::with_seed(0x006d_6972_6164_6f72).hash_one(self)
+    }
+
+    /// The worker that owns this flow when `workers` share flows evenly.
     pub fn shard(&self, workers: usize) -> usize {
-        let hash = foldhash::fast::FixedState::with_seed(0x006d_6972_6164_6f72).hash_one(self);
-        // Multiply-shift maps the hash evenly onto [0, workers).
-        ((u128::from(hash) * workers as u128) >> 64) as usize
+        Shares::even(workers).owner(self.spread())
+    }
+}
+
+/// How flows are shared out among workers: worker `i` owns the hashes below
+/// `bounds[i]` (and above the previous bound).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shares {
+    bounds: Vec<u64>,
+}
+
+impl Shares {
+    /// Every worker an equal share.
+    pub fn even(workers: usize) -> Shares {
+        Shares::weighted(&vec![1.0; workers.max(1)])
+    }
+
+    /// Shares in proportion to `weights` (one per worker).
+    pub fn weighted(weights: &[f64]) -> Shares {
+        let total: f64 = weights.iter().sum();
+        let mut acc = 0.0;
+        let mut bounds: Vec<u64> = weights
+            .iter()
+            .map(|w| {
+                acc += w / total;
+                (acc * u64::MAX as f64) as u64
+            })
+            .collect();
+        if let Some(last) = bounds.last_mut() {
+            *last = u64::MAX;
+        }
+        Shares { bounds }
+    }
+
+    pub fn workers(&self) -> usize {
+        self.bounds.len()
+    }
+
+    /// The worker owning `spread`.
+    pub fn owner(&self, spread: u64) -> usize {
+        self.bounds.iter().position(|b| spread <= *b).unwrap_or(0)
     }
 }
 

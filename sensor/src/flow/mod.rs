@@ -14,7 +14,7 @@ use fingerprints::MacAddr;
 use crate::capture::Timestamp;
 use crate::decode::{Fragment, IpPacket, PacketView, TunnelKind, Vlans};
 
-pub use key::{Endpoint, FlowKey};
+pub use key::{Endpoint, FlowKey, Shares};
 use table::LruTable;
 
 /// Timeouts and caps of the flow tables.

@@ -1,12 +1,13 @@
-//! Spreading packets read by one thread over N workers (live capture through
-//! libpcap, which gives one handle per interface). Packets are copied into
-//! per-worker batches and batches are recycled, so the steady state
-//! allocates nothing; a worker that falls behind loses batches, counted,
-//! rather than stalling the capture.
+//! Spreading packets read by one thread over workers: offline, the reading
+//! thread is itself worker 0 and hands the other workers their shares;
+//! live through libpcap, one reader per interface feeds all workers.
+//! Packets are copied into per-worker batches and batches are recycled, so
+//! the steady state allocates nothing.
 
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::capture::{LinkType, Packet, Timestamp};
+use crate::flow::Shares;
 
 /// Packets per batch, and bytes: whichever fills first.
 const BATCH_PACKETS: usize = 512;
@@ -25,6 +26,9 @@ struct Meta {
 pub struct Batch {
     data: Vec<u8>,
     meta: Vec<Meta>,
+    /// How far the stream had got when the batch was sent: time moves on
+    /// for the worker's flows even when the batch holds none of its packets.
+    pub now: Timestamp,
 }
 
 impl Batch {
@@ -45,6 +49,7 @@ impl Batch {
     fn clear(&mut self) {
         self.data.clear();
         self.meta.clear();
+        self.now = Timestamp::default();
     }
 
     /// The packets, in arrival order.
@@ -63,50 +68,87 @@ impl Batch {
     }
 }
 
+/// What to do when a worker's queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenFull {
+    /// Wait: offline, nothing is lost by reading more slowly.
+    Wait,
+    /// Drop the batch and count it: live, capture must never stall.
+    Drop,
+}
+
 /// The reading side: fills batches and sends them to the workers.
 pub struct Dispatcher {
+    shares: Shares,
     filling: Vec<Batch>,
-    to_workers: Vec<Sender<Batch>>,
+    /// A channel per worker; `None` for the worker that reads (its packets
+    /// are handed back by [`dispatch`](Self::dispatch)).
+    to_workers: Vec<Option<Sender<Batch>>>,
     recycled: Receiver<Batch>,
+    when_full: WhenFull,
+    /// The latest packet time read.
+    now: Timestamp,
     /// Packets dropped because a worker's queue was full.
     pub dropped: u64,
 }
 
 impl Dispatcher {
-    pub fn new(to_workers: Vec<Sender<Batch>>, recycled: Receiver<Batch>) -> Dispatcher {
+    pub fn new(
+        shares: Shares,
+        to_workers: Vec<Option<Sender<Batch>>>,
+        recycled: Receiver<Batch>,
+        when_full: WhenFull,
+    ) -> Dispatcher {
         Dispatcher {
+            shares,
             filling: to_workers.iter().map(|_| Batch::default()).collect(),
             to_workers,
             recycled,
+            when_full,
+            now: Timestamp::default(),
             dropped: 0,
         }
     }
 
-    pub fn dispatch(&mut self, p: &Packet<'_>) {
-        let w = super::shard::of_packet(p, self.to_workers.len());
+    /// Queues the packet for its worker; `true` when it belongs to the
+    /// reading worker itself, which then processes it.
+    pub fn dispatch(&mut self, p: &Packet<'_>) -> bool {
+        self.now = self.now.max(p.ts);
+        let w = super::shard::of_packet(p, &self.shares);
+        if self.to_workers[w].is_none() {
+            return true;
+        }
         self.filling[w].push(p);
         if self.filling[w].is_full() {
             self.send(w);
         }
+        false
     }
 
     fn send(&mut self, w: usize) {
-        if self.to_workers[w].is_full() {
+        let Some(to_worker) = &self.to_workers[w] else {
+            return;
+        };
+        if self.when_full == WhenFull::Drop && to_worker.is_full() {
             self.dropped += self.filling[w].meta.len() as u64;
             self.filling[w].clear();
             return;
         }
         let mut next = self.recycled.try_recv().unwrap_or_default();
         next.clear();
-        let full = std::mem::replace(&mut self.filling[w], next);
-        // Full meanwhile (another interface's reader), or the worker is gone.
-        if let Err(e) = self.to_workers[w].try_send(full) {
-            self.dropped += e.into_inner().meta.len() as u64;
-        }
+        let mut full = std::mem::replace(&mut self.filling[w], next);
+        full.now = self.now;
+        // A worker that has gone away has nothing left to do with it.
+        let lost = match self.when_full {
+            WhenFull::Wait => to_worker.send(full).err().map(|e| e.into_inner()),
+            WhenFull::Drop => to_worker.try_send(full).err().map(|e| e.into_inner()),
+        };
+        self.dropped += lost.map_or(0, |b| b.meta.len() as u64);
     }
 
     /// Sends the partly filled batches (live: when the source is idle, so
     /// packets do not wait for a batch to fill).
+    #[cfg(feature = "libpcap")]
     pub fn flush(&mut self) {
         for w in 0..self.to_workers.len() {
             if !self.filling[w].meta.is_empty() {
@@ -115,9 +157,12 @@ impl Dispatcher {
         }
     }
 
-    /// Sends what is left and closes the channels; returns the drop count.
+    /// Sends what is left, and to every worker the time the stream ended;
+    /// closes the channels; returns the drop count.
     pub fn finish(mut self) -> u64 {
-        self.flush();
+        for w in 0..self.to_workers.len() {
+            self.send(w);
+        }
         self.dropped
     }
 }

@@ -147,8 +147,9 @@ impl Sensor {
         options: &LiveOptions<'_>,
         filter: Option<&str>,
     ) -> Result<LiveReport, LiveError> {
-        use super::dispatch::{Batch, Dispatcher};
+        use super::dispatch::{Batch, Dispatcher, WhenFull};
         use crate::capture::libpcap::PcapSource;
+        use crate::flow::Shares;
         use crossbeam_channel::RecvTimeoutError;
 
         let started = Instant::now();
@@ -180,6 +181,7 @@ impl Sensor {
                                 for p in batch.packets() {
                                     worker.process(&p);
                                 }
+                                worker.stream_time(batch.now);
                                 let _ = recycle.send(batch);
                             }
                             Err(RecvTimeoutError::Timeout) => worker.tick(Timestamp::now()),
@@ -192,12 +194,21 @@ impl Sensor {
             let readers: Vec<_> = sources
                 .into_iter()
                 .map(|mut source| {
-                    let mut dispatcher = Dispatcher::new(senders.clone(), recycle_rx.clone());
+                    let to_workers = senders.iter().cloned().map(Some).collect();
+                    let mut dispatcher = Dispatcher::new(
+                        Shares::even(self.workers),
+                        to_workers,
+                        recycle_rx.clone(),
+                        WhenFull::Drop,
+                    );
                     scope.spawn(move || {
                         let mut error = None;
                         while !stop.load(Ordering::Relaxed) {
                             match source.next_packet() {
-                                Ok(Some(packet)) => dispatcher.dispatch(&packet),
+                                Ok(Some(packet)) => {
+                                    // Every worker has a queue: nothing comes back.
+                                    dispatcher.dispatch(&packet);
+                                }
                                 Ok(None) => {
                                     dispatcher.flush();
                                     std::thread::sleep(Duration::from_millis(1));

@@ -1,7 +1,6 @@
 //! The wiring: sources -> workers -> inventory and events. Offline replay
 //! and live capture run the same workers; only the source differs.
 
-#[cfg(feature = "libpcap")]
 mod dispatch;
 pub mod live;
 pub mod shard;
@@ -10,10 +9,11 @@ mod worker;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::capture::{CaptureError, MergedFiles};
+use crate::capture::{CaptureError, MergedFiles, Packet};
 use crate::export::eve::EventOutput;
-use crate::flow::FlowConfig;
+use crate::flow::{FlowConfig, Shares};
 use crate::inventory::Inventory;
+use dispatch::{Batch, Dispatcher, WhenFull};
 
 pub use worker::{Worker, WorkerStats};
 
@@ -61,84 +61,110 @@ pub trait RunObserver: Sync {
 impl Sensor {
     /// Reads capture files (merged in time order) through the workers.
     ///
-    /// Each worker reads the whole stream and keeps its share of it: the
-    /// packets its flows own (see [`shard`]). Reading twice costs less than
-    /// handing packets from one thread to another, which copies each packet
-    /// and adds a thread to the cores; the first worker reports progress
-    /// and errors for all.
+    /// The reading thread is worker 0: it keeps its own share of the flows
+    /// and hands the other workers theirs in batches. Reading costs it about
+    /// a third of what processing a packet costs, so its share is smaller,
+    /// and with two workers both cores carry the same load.
     pub fn analyze_files(&self, files: &[PathBuf], observer: &dyn RunObserver) -> RunReport {
         let started = Instant::now();
-        let (stats, errors) = if self.workers <= 1 {
-            self.read_share(files, 0, observer)
-        } else {
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = (0..self.workers)
-                    .map(|id| scope.spawn(move || self.read_share(files, id, observer)))
-                    .collect();
-                let mut total = WorkerStats::default();
-                let mut errors = Vec::new();
-                for (id, handle) in handles.into_iter().enumerate() {
-                    if let Ok((stats, worker_errors)) = handle.join() {
-                        total.add(&stats);
-                        if id == 0 {
-                            errors = worker_errors;
-                        }
+        let mut source = MergedFiles::new(files);
+        let mut errors = Vec::new();
+        let mut report_errors = |source: &mut MergedFiles| {
+            for e in source.take_errors() {
+                observer.error(&e);
+                errors.push(e);
+            }
+        };
+        let mut count = 0u64;
+        let mut read_all = |source: &mut MergedFiles, process: &mut dyn FnMut(&Packet<'_>)| {
+            report_errors(source);
+            while source.advance() {
+                if let Some(p) = source.current() {
+                    process(&p);
+                    count += 1;
+                    if count % 65_536 == 0 {
+                        let (read, total) = source.progress();
+                        observer.progress(read, total);
                     }
                 }
-                (total, errors)
+                report_errors(source);
+            }
+            report_errors(source);
+        };
+        let stats = if self.workers <= 1 {
+            let mut worker = Worker::new(0, 1, self.flows, &self.inventory, self.events.as_ref());
+            read_all(&mut source, &mut |p| worker.process(p));
+            worker.finish()
+        } else {
+            std::thread::scope(|scope| {
+                let (recycle_tx, recycle_rx) = crossbeam_channel::bounded(self.workers * 40);
+                let mut senders = vec![None];
+                let mut handles = Vec::with_capacity(self.workers);
+                for id in 1..self.workers {
+                    let (tx, rx) = crossbeam_channel::bounded::<Batch>(32);
+                    senders.push(Some(tx));
+                    let recycle = recycle_tx.clone();
+                    handles.push(scope.spawn(move || {
+                        let mut worker = Worker::new(
+                            id,
+                            self.workers,
+                            self.flows,
+                            &self.inventory,
+                            self.events.as_ref(),
+                        );
+                        for batch in rx {
+                            for p in batch.packets() {
+                                worker.process(&p);
+                            }
+                            worker.stream_time(batch.now);
+                            let _ = recycle.try_send(batch);
+                        }
+                        worker.finish()
+                    }));
+                }
+                let shares = Shares::weighted(&reading_worker_weights(self.workers));
+                let mut dispatcher = Dispatcher::new(shares, senders, recycle_rx, WhenFull::Wait);
+                let mut worker = Worker::new(
+                    0,
+                    self.workers,
+                    self.flows,
+                    &self.inventory,
+                    self.events.as_ref(),
+                );
+                read_all(&mut source, &mut |p| {
+                    if dispatcher.dispatch(p) {
+                        worker.process(p);
+                    } else {
+                        worker.stream_time(p.ts);
+                    }
+                });
+                dispatcher.finish();
+                let mut total = worker.finish();
+                for h in handles {
+                    if let Ok(stats) = h.join() {
+                        total.add(&stats);
+                    }
+                }
+                total
             })
         };
+        let (read, total) = source.progress();
+        observer.progress(read.max(total), total);
         RunReport {
             stats,
             errors,
             elapsed: started.elapsed(),
         }
     }
+}
 
-    /// One worker's pass over the files: its share of the packets, and the
-    /// input errors (reported to `observer` by worker 0 only).
-    fn read_share(
-        &self,
-        files: &[PathBuf],
-        id: usize,
-        observer: &dyn RunObserver,
-    ) -> (WorkerStats, Vec<CaptureError>) {
-        let reports = id == 0;
-        let mut source = MergedFiles::new(files);
-        let mut worker = Worker::new(
-            id,
-            self.workers,
-            self.flows,
-            &self.inventory,
-            self.events.as_ref(),
-        );
-        let mut errors = Vec::new();
-        let report = |source: &mut MergedFiles, errors: &mut Vec<CaptureError>| {
-            for e in source.take_errors() {
-                if reports {
-                    observer.error(&e);
-                }
-                errors.push(e);
-            }
-        };
-        let mut count = 0u64;
-        report(&mut source, &mut errors);
-        while source.advance() {
-            if let Some(p) = source.current() {
-                worker.process_share(&p);
-                count += 1;
-                if reports && count % 65_536 == 0 {
-                    let (read, total) = source.progress();
-                    observer.progress(read, total);
-                }
-            }
-            report(&mut source, &mut errors);
-        }
-        report(&mut source, &mut errors);
-        if reports {
-            let (read, total) = source.progress();
-            observer.progress(read.max(total), total);
-        }
-        (worker.finish(), errors)
-    }
+/// Shares of the flows when worker 0 also reads: reading a packet costs
+/// about a third of processing it, so worker 0 takes less, and none once
+/// reading alone keeps it busy (four workers and more).
+fn reading_worker_weights(workers: usize) -> Vec<f64> {
+    let others = (workers - 1) as f64;
+    let reader = ((1.0 - others / 3.0) / workers as f64).max(0.0);
+    let mut weights = vec![(1.0 - reader) / others; workers];
+    weights[0] = reader;
+    weights
 }

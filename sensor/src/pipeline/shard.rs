@@ -9,24 +9,22 @@ use etherparse::{
 };
 
 use crate::capture::{LinkType, Packet};
-use crate::decode::{self, PacketView, Vlans};
-use crate::flow::{Endpoint, FlowKey, FlowPacket};
+use crate::decode::{self, Vlans};
+use crate::flow::{Endpoint, FlowKey, FlowPacket, Shares};
 
 /// The owner of a packet, decoding it only if its headers alone do not say.
-pub fn of_packet(p: &Packet<'_>, workers: usize) -> usize {
+pub fn of_packet(p: &Packet<'_>, shares: &Shares) -> usize {
     if let Some(key) = plain_flow_key(p) {
-        return key.shard(workers);
+        return shares.owner(key.spread());
     }
-    decode::decode(p).map_or(0, |view| of_view(p, &view, workers))
-}
-
-/// The owner of a decoded packet.
-pub fn of_view(p: &Packet<'_>, view: &PacketView<'_>, workers: usize) -> usize {
-    match FlowPacket::new(p.ts, 0, view) {
-        Some(fp) => fp.key.shard(workers),
-        None => view
-            .src_mac
-            .map_or(0, |m| (m.as_u64() % workers as u64) as usize),
+    let Ok(view) = decode::decode(p) else {
+        return 0;
+    };
+    match FlowPacket::new(p.ts, 0, &view) {
+        Some(fp) => shares.owner(fp.key.spread()),
+        None => view.src_mac.map_or(0, |m| {
+            shares.owner(m.as_u64().wrapping_mul(0x9e37_79b9_7f4a_7c15))
+        }),
     }
 }
 

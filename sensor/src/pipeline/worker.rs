@@ -4,7 +4,6 @@
 
 use serde::Serialize;
 
-use super::shard;
 use crate::capture::{Packet, Timestamp};
 use crate::decode::{self, DecodeError, Network, PacketView};
 use crate::export::eve::{EventBuffer, EventOutput};
@@ -98,9 +97,6 @@ fn finish_flow(
 }
 
 pub struct Worker<'a> {
-    /// This worker's index, and how many share the stream.
-    id: usize,
-    workers: usize,
     flows: FlowTracker,
     batch: InventoryBatch,
     events: EventBuffer<'a>,
@@ -108,6 +104,8 @@ pub struct Worker<'a> {
     stats: WorkerStats,
     next_housekeeping: Timestamp,
     since_housekeeping: u32,
+    /// The latest time of the stream this worker knows.
+    clock: Timestamp,
     /// Flows active since this time have traffic not yet credited to devices.
     last_credit: Timestamp,
 }
@@ -121,8 +119,6 @@ impl<'a> Worker<'a> {
         events: Option<&'a EventOutput>,
     ) -> Worker<'a> {
         Worker {
-            id,
-            workers: workers.max(1),
             flows: FlowTracker::new(flow_config, id, workers),
             batch: InventoryBatch::default(),
             events: EventBuffer::new(events),
@@ -130,40 +126,17 @@ impl<'a> Worker<'a> {
             stats: WorkerStats::default(),
             next_housekeeping: Timestamp::default(),
             since_housekeeping: 0,
+            clock: Timestamp::default(),
             last_credit: Timestamp::default(),
         }
     }
 
-    /// The per-packet path, for a worker that gets only its own packets.
+    /// The per-packet path.
     pub fn process(&mut self, packet: &Packet<'_>) {
         self.tick_with_packet(packet.ts);
         match decode::decode(packet) {
             Ok(view) => self.handle(packet, &view),
             Err(e) => self.undecodable(packet, e),
-        }
-    }
-
-    /// The per-packet path for a worker that reads the whole stream and
-    /// keeps its share: the packets its flows own. Deciding takes the
-    /// packet's headers, or one decode, which the owner then reuses.
-    pub fn process_share(&mut self, packet: &Packet<'_>) {
-        if self.workers == 1 {
-            return self.process(packet);
-        }
-        self.tick_with_packet(packet.ts);
-        let plain = shard::plain_flow_key(packet);
-        if plain.is_some_and(|key| key.shard(self.workers) != self.id) {
-            return;
-        }
-        match decode::decode(packet) {
-            Ok(view) => {
-                if plain.is_some() || shard::of_view(packet, &view, self.workers) == self.id {
-                    self.handle(packet, &view);
-                }
-            }
-            // Worker 0 counts what nobody can decode.
-            Err(e) if self.id == 0 => self.undecodable(packet, e),
-            Err(_) => {}
         }
     }
 
@@ -236,6 +209,7 @@ impl<'a> Worker<'a> {
     /// Housekeeping when no packet comes (live, on a quiet link): driven by
     /// the clock alone.
     pub fn tick(&mut self, now: Timestamp) {
+        self.clock = self.clock.max(now);
         if now >= self.next_housekeeping {
             self.housekeeping(now);
         }
@@ -244,6 +218,13 @@ impl<'a> Worker<'a> {
     /// Housekeeping on the packet path, amortised over packets.
     fn tick_with_packet(&mut self, now: Timestamp) {
         self.since_housekeeping += 1;
+        self.stream_time(now);
+    }
+
+    /// The stream has reached `now` (a packet of another worker's, offline):
+    /// time moves on for this worker's flows too.
+    pub fn stream_time(&mut self, now: Timestamp) {
+        self.clock = self.clock.max(now);
         let due = now >= self.next_housekeeping
             && (self.since_housekeeping >= HOUSEKEEPING_PACKETS
                 || now.since(self.last_credit) >= HOUSEKEEPING_MAX_NS);
@@ -273,6 +254,11 @@ impl<'a> Worker<'a> {
     /// Ends every flow and hands over what is left; returns the counts.
     pub fn finish(mut self) -> WorkerStats {
         let (events, batch) = (&mut self.events, &mut self.batch);
+        // Flows already past their timeout at the end of the stream time
+        // out, whenever the last housekeeping happened to run.
+        self.flows.expire(self.clock, &mut |flow, reason| {
+            finish_flow(flow, reason, batch, events)
+        });
         self.flows
             .drain(&mut |flow, reason| finish_flow(flow, reason, batch, events));
         self.inventory.apply(&mut self.batch);
