@@ -189,6 +189,39 @@ pub fn decode_frame(link_type: LinkType, data: &[u8]) -> Result<PacketView<'_>, 
     decode_inner(outer, frame.inner, 0)
 }
 
+/// An Ethernet II frame with its VLAN tags (802.1Q, QinQ) read.
+pub struct EthernetFrame<'a> {
+    pub src: MacAddr,
+    pub dst: MacAddr,
+    pub vlans: Vlans,
+    /// The EtherType after the tags, and what follows it.
+    pub ether_type: u16,
+    pub payload: &'a [u8],
+}
+
+pub fn ethernet(bytes: &[u8]) -> Result<EthernetFrame<'_>, DecodeError> {
+    let eth = Ethernet2Slice::from_slice_without_fcs(bytes).map_err(|_| DecodeError::Link)?;
+    let (mut ether_type, mut payload) = (eth.ether_type(), eth.payload_slice());
+    let mut vlans = Vlans::default();
+    while matches!(
+        ether_type,
+        EtherType::VLAN_TAGGED_FRAME
+            | EtherType::PROVIDER_BRIDGING
+            | EtherType::VLAN_DOUBLE_TAGGED_FRAME
+    ) {
+        let tag = SingleVlanSlice::from_slice(payload).map_err(|_| DecodeError::LinkExtension)?;
+        vlans.push(tag.vlan_identifier().value());
+        (ether_type, payload) = (tag.ether_type(), tag.payload_slice());
+    }
+    Ok(EthernetFrame {
+        src: MacAddr(eth.source()),
+        dst: MacAddr(eth.destination()),
+        vlans,
+        ether_type: ether_type.0,
+        payload,
+    })
+}
+
 /// Decodes what follows the link header into `view`, opening tunnels: the
 /// view then shows the inner packet, with the inner MACs and VLAN tags when
 /// the tunnel carries Ethernet, and the outer ones when it carries IP.
@@ -199,30 +232,16 @@ fn decode_inner<'a>(
 ) -> Result<PacketView<'a>, DecodeError> {
     let (ether_type, payload) = match inner {
         link::Inner::Ethernet(bytes) => {
-            let eth =
-                Ethernet2Slice::from_slice_without_fcs(bytes).map_err(|_| DecodeError::Link)?;
+            let frame = ethernet(bytes)?;
             if depth > 0 {
-                view.dst_mac = Some(MacAddr(eth.destination()));
-                view.src_mac = Some(MacAddr(eth.source()));
-            }
-            let (mut ether_type, mut payload) = (eth.ether_type(), eth.payload_slice());
-            let mut vlans = Vlans::default();
-            while matches!(
-                ether_type,
-                EtherType::VLAN_TAGGED_FRAME
-                    | EtherType::PROVIDER_BRIDGING
-                    | EtherType::VLAN_DOUBLE_TAGGED_FRAME
-            ) {
-                let tag =
-                    SingleVlanSlice::from_slice(payload).map_err(|_| DecodeError::LinkExtension)?;
-                vlans.push(tag.vlan_identifier().value());
-                (ether_type, payload) = (tag.ether_type(), tag.payload_slice());
+                view.dst_mac = Some(frame.dst);
+                view.src_mac = Some(frame.src);
             }
             // A tunnel's inner frame keeps the outer tags unless it has its own.
-            if !vlans.is_empty() || depth == 0 {
-                view.vlans = vlans;
+            if !frame.vlans.is_empty() || depth == 0 {
+                view.vlans = frame.vlans;
             }
-            (ether_type.0, payload)
+            (frame.ether_type, frame.payload)
         }
         link::Inner::EtherType(ether_type, bytes) => (ether_type, bytes),
         link::Inner::Ip(bytes) => (EtherType::IPV4.0, bytes),

@@ -6,6 +6,11 @@
 
 use crossbeam_channel::{Receiver, Sender};
 
+use std::time::Duration;
+
+use crossbeam_channel::RecvTimeoutError;
+
+use super::{Worker, WorkerStats};
 use crate::capture::{LinkType, Packet, Timestamp};
 use crate::flow::Shares;
 
@@ -164,5 +169,34 @@ impl Dispatcher {
             self.send(w);
         }
         self.dropped
+    }
+}
+
+/// A worker fed by a dispatcher: processes batches until the channel closes,
+/// and hands each emptied batch back. With `idle`, it does its housekeeping
+/// by the clock when no batch comes for that long (live capture).
+pub fn work_on_batches(
+    mut worker: Worker<'_>,
+    batches: Receiver<Batch>,
+    recycle: Sender<Batch>,
+    idle: Option<Duration>,
+) -> WorkerStats {
+    loop {
+        let received = match idle {
+            Some(wait) => batches.recv_timeout(wait),
+            None => batches.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        match received {
+            Ok(batch) => {
+                for p in batch.packets() {
+                    worker.process(&p);
+                }
+                worker.stream_time(batch.now);
+                // Beyond what circulates, a batch is simply dropped.
+                let _ = recycle.try_send(batch);
+            }
+            Err(RecvTimeoutError::Timeout) => worker.tick(Timestamp::now()),
+            Err(RecvTimeoutError::Disconnected) => return worker.finish(),
+        }
     }
 }

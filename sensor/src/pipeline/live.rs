@@ -147,10 +147,9 @@ impl Sensor {
         options: &LiveOptions<'_>,
         filter: Option<&str>,
     ) -> Result<LiveReport, LiveError> {
-        use super::dispatch::{Batch, Dispatcher, WhenFull};
+        use super::dispatch::{Batch, Dispatcher, WhenFull, work_on_batches};
         use crate::capture::libpcap::PcapSource;
         use crate::flow::Shares;
-        use crossbeam_channel::RecvTimeoutError;
 
         let started = Instant::now();
         let sources = options
@@ -160,36 +159,18 @@ impl Sensor {
             .collect::<Result<Vec<_>, _>>()?;
         let stop = options.stop;
         let mut report = std::thread::scope(|scope| {
-            let (recycle_tx, recycle_rx) = crossbeam_channel::unbounded::<Batch>();
+            // Bounded (an array, no allocation per message) and large enough
+            // for every batch in circulation.
+            let (recycle_tx, recycle_rx) = crossbeam_channel::bounded::<Batch>(self.workers * 80);
             let mut senders = Vec::with_capacity(self.workers);
             let mut workers = Vec::with_capacity(self.workers);
             for id in 0..self.workers {
                 let (tx, rx) = crossbeam_channel::bounded::<Batch>(64);
                 senders.push(tx);
-                let recycle = recycle_tx.clone();
-                workers.push(scope.spawn(move || {
-                    let mut worker = Worker::new(
-                        id,
-                        self.workers,
-                        self.flows,
-                        &self.inventory,
-                        self.events.as_ref(),
-                    );
-                    loop {
-                        match rx.recv_timeout(READ_TIMEOUT) {
-                            Ok(batch) => {
-                                for p in batch.packets() {
-                                    worker.process(&p);
-                                }
-                                worker.stream_time(batch.now);
-                                let _ = recycle.send(batch);
-                            }
-                            Err(RecvTimeoutError::Timeout) => worker.tick(Timestamp::now()),
-                            Err(RecvTimeoutError::Disconnected) => break,
-                        }
-                    }
-                    worker.finish()
-                }));
+                let (worker, recycle) = (self.worker(id), recycle_tx.clone());
+                workers.push(
+                    scope.spawn(move || work_on_batches(worker, rx, recycle, Some(READ_TIMEOUT))),
+                );
             }
             let readers: Vec<_> = sources
                 .into_iter()

@@ -59,6 +59,17 @@ pub trait RunObserver: Sync {
 }
 
 impl Sensor {
+    /// Worker `id` of this sensor's workers.
+    pub fn worker(&self, id: usize) -> Worker<'_> {
+        Worker::new(
+            id,
+            self.workers,
+            self.flows,
+            &self.inventory,
+            self.events.as_ref(),
+        )
+    }
+
     /// Reads capture files (merged in time order) through the workers.
     ///
     /// The reading thread is worker 0: it keeps its own share of the flows
@@ -92,7 +103,7 @@ impl Sensor {
             report_errors(source);
         };
         let stats = if self.workers <= 1 {
-            let mut worker = Worker::new(0, 1, self.flows, &self.inventory, self.events.as_ref());
+            let mut worker = self.worker(0);
             read_all(&mut source, &mut |p| worker.process(p));
             worker.finish()
         } else {
@@ -104,33 +115,14 @@ impl Sensor {
                     let (tx, rx) = crossbeam_channel::bounded::<Batch>(32);
                     senders.push(Some(tx));
                     let recycle = recycle_tx.clone();
-                    handles.push(scope.spawn(move || {
-                        let mut worker = Worker::new(
-                            id,
-                            self.workers,
-                            self.flows,
-                            &self.inventory,
-                            self.events.as_ref(),
-                        );
-                        for batch in rx {
-                            for p in batch.packets() {
-                                worker.process(&p);
-                            }
-                            worker.stream_time(batch.now);
-                            let _ = recycle.try_send(batch);
-                        }
-                        worker.finish()
-                    }));
+                    let worker = self.worker(id);
+                    handles.push(
+                        scope.spawn(move || dispatch::work_on_batches(worker, rx, recycle, None)),
+                    );
                 }
                 let shares = Shares::weighted(&reading_worker_weights(self.workers));
                 let mut dispatcher = Dispatcher::new(shares, senders, recycle_rx, WhenFull::Wait);
-                let mut worker = Worker::new(
-                    0,
-                    self.workers,
-                    self.flows,
-                    &self.inventory,
-                    self.events.as_ref(),
-                );
+                let mut worker = self.worker(0);
                 read_all(&mut source, &mut |p| {
                     if dispatcher.dispatch(p) {
                         worker.process(p);

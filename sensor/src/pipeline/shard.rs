@@ -4,12 +4,10 @@
 
 use std::net::IpAddr;
 
-use etherparse::{
-    EtherType, Ethernet2Slice, IpNumber, Ipv4HeaderSlice, Ipv6HeaderSlice, SingleVlanSlice,
-};
+use etherparse::{EtherType, IpNumber, Ipv4HeaderSlice, Ipv6HeaderSlice};
 
 use crate::capture::{LinkType, Packet};
-use crate::decode::{self, Vlans};
+use crate::decode;
 use crate::flow::{Endpoint, FlowKey, FlowPacket, Shares};
 
 /// The owner of a packet, decoding it only if its headers alone do not say.
@@ -37,20 +35,13 @@ pub fn plain_flow_key(p: &Packet<'_>) -> Option<FlowKey> {
     if p.link_type != LinkType::ETHERNET {
         return None;
     }
-    let eth = Ethernet2Slice::from_slice_without_fcs(p.data).ok()?;
-    let (mut ether_type, mut payload) = (eth.ether_type(), eth.payload_slice());
-    let mut vlans = Vlans::default();
-    while matches!(
+    let decode::EthernetFrame {
+        vlans,
         ether_type,
-        EtherType::VLAN_TAGGED_FRAME
-            | EtherType::PROVIDER_BRIDGING
-            | EtherType::VLAN_DOUBLE_TAGGED_FRAME
-    ) {
-        let tag = SingleVlanSlice::from_slice(payload).ok()?;
-        vlans.push(tag.vlan_identifier().value());
-        (ether_type, payload) = (tag.ether_type(), tag.payload_slice());
-    }
-    let (src, dst, protocol, transport) = match ether_type {
+        payload,
+        ..
+    } = decode::ethernet(p.data).ok()?;
+    let (src, dst, protocol, transport) = match EtherType(ether_type) {
         EtherType::IPV4 => {
             let ip = Ipv4HeaderSlice::from_slice(payload).ok()?;
             if ip.is_fragmenting_payload() {
