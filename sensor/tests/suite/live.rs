@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::support::{mirador, tool};
+use crate::support::{mirador, skip, tool};
 
 fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
@@ -202,14 +202,14 @@ impl LabRun {
 /// Root and the tools, and a lab, or a visible skip.
 fn lab_for(test: &str) -> Option<Lab> {
     if !is_root() {
-        eprintln!("SKIPPED {test}: needs root to create a network namespace");
+        skip(test, "needs root to create a network namespace");
         return None;
     }
     tool("ip", test)?;
     tool("python3", test)?;
     let lab = Lab::create();
     if lab.is_none() {
-        eprintln!("SKIPPED {test}: cannot create a network namespace here");
+        skip(test, "cannot create a network namespace here");
     }
     lab
 }
@@ -279,7 +279,7 @@ fn libpcap_capture_applies_the_bpf_filter() {
 fn live_capture_without_the_capability_says_what_it_needs() {
     let test = "live_capture_without_the_capability_says_what_it_needs";
     if !is_root() {
-        eprintln!("SKIPPED {test}: needs root to drop to an unprivileged user");
+        skip(test, "needs root to drop to an unprivileged user");
         return;
     }
     let Some(setpriv) = tool("setpriv", test) else {

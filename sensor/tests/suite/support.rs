@@ -9,6 +9,14 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+/// Says that a test skips part or all of its checks, and why. Written to
+/// the process's stderr directly: the test harness hides what tests print
+/// with `eprintln!` unless they fail, and a skip must be seen.
+pub fn skip(test: &str, why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "SKIPPED {test}: {why}");
+}
+
 /// The project's fixture captures.
 pub fn pcaps() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../pcaps")
@@ -21,7 +29,7 @@ pub fn shared(test: &str) -> Option<PathBuf> {
     if dir.is_dir() {
         Some(dir)
     } else {
-        eprintln!("SKIPPED {test}: ../shared/captures is not present beside the project");
+        skip(test, "../shared/captures is not present beside the project");
         None
     }
 }
@@ -34,7 +42,10 @@ pub fn tool(name: &str, test: &str) -> Option<PathBuf> {
             .find(|p| p.is_file())
     });
     if found.is_none() {
-        eprintln!("SKIPPED {test}: `{name}` is not installed (.ci/run installs it)");
+        skip(
+            test,
+            &format!("`{name}` is not installed (.ci/run installs it)"),
+        );
     }
     found
 }
