@@ -278,6 +278,12 @@ fn decode_inner<'a>(
 /// header. Packets cut short by the snap length keep what they have.
 fn ip_packet(bytes: &[u8]) -> Result<IpPacket<'_>, DecodeError> {
     let (ip, extension_error) = LaxIpSlice::from_slice(bytes).map_err(|_| DecodeError::Ip)?;
+    // Checked before anything walks the extension headers: etherparse
+    // 0.21's extension iterator reads past its slice when the lax parse
+    // stopped at a malformed header after a good one (found by fuzzing).
+    if extension_error.is_some() {
+        return Err(DecodeError::IpExtension);
+    }
     let (src, dst, ttl, first) = match &ip {
         LaxIpSlice::Ipv4(v4) => {
             let h = v4.header();
@@ -298,9 +304,6 @@ fn ip_packet(bytes: &[u8]) -> Result<IpPacket<'_>, DecodeError> {
             )
         }
     };
-    if extension_error.is_some() {
-        return Err(DecodeError::IpExtension);
-    }
     let payload = ip.payload();
     let fragment = match (payload.fragmented, first) {
         (false, _) => Fragment::Whole,
@@ -365,4 +368,25 @@ fn ipv6_first_fragment(ip: &etherparse::LaxIpv6Slice<'_>) -> bool {
         etherparse::Ipv6ExtensionSlice::Fragment(f) => f.fragment_offset().value() == 0,
         _ => true,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pinned by the fuzzer: an IPv6 packet whose second extension header
+    /// is malformed, in a Linux cooked v2 frame. Walking its extension
+    /// headers read past the slice (a crash in release builds).
+    #[test]
+    fn malformed_second_ipv6_extension_header_is_a_decode_error() {
+        let frame = [
+            0x86, 0xdd, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x03, 0x01, 0x00, 0x00, 0x00, 0x00,
+            0x00, 0x00, 0x4e, 0x00, 0x00, 0x00, 0x60, 0x05, 0xc2, 0xe4, 0x00, 0x00, 0x00, 0x00,
+            0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x09, 0x26, 0x27,
+            0x28, 0x29, 0x2a, 0x2b, 0x2c, 0x2d, 0x34, 0x35, 0x36, 0x37, 0x36, 0x37, 0x34, 0x35,
+            0x36, 0x37, 0x00, 0x00, 0x00, 0x00, 0x24, 0x25, 0x28, 0x35, 0x36, 0x37,
+        ];
+        let result = decode_frame(LinkType::LINUX_SLL2, &frame);
+        assert_eq!(result.err(), Some(DecodeError::IpExtension));
+    }
 }

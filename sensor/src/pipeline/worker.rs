@@ -236,7 +236,7 @@ impl<'a> Worker<'a> {
     /// Idle flows end, flows' traffic is credited to devices, buffered
     /// inventory updates and events go out.
     fn housekeeping(&mut self, now: Timestamp) {
-        self.next_housekeeping = Timestamp(now.0 + HOUSEKEEPING_NS);
+        self.next_housekeeping = Timestamp(now.0.saturating_add(HOUSEKEEPING_NS));
         self.since_housekeeping = 0;
         let (events, batch) = (&mut self.events, &mut self.batch);
         self.flows.expire(now, &mut |flow, reason| {
@@ -272,5 +272,33 @@ impl<'a> Worker<'a> {
             flow_events: self.events.flows,
             ..self.stats
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::LinkType;
+    use crate::inventory::InventoryConfig;
+
+    /// Pinned by the fuzzer: a pcapng timestamp can reach the last second a
+    /// `Timestamp` holds, where scheduling the next housekeeping overflowed.
+    #[test]
+    fn packets_at_the_end_of_time_are_processed() {
+        let inventory = Inventory::new(
+            InventoryConfig::default(),
+            fingerprints::OuiRegistry::default(),
+        );
+        let mut worker = Worker::new(0, 1, FlowConfig::offline(), &inventory, None);
+        let frame = [0u8; 60];
+        for ts in [u64::MAX - 5, u64::MAX] {
+            worker.process(&Packet {
+                ts: Timestamp(ts),
+                link_type: LinkType::ETHERNET,
+                data: &frame,
+                wire_len: 60,
+            });
+        }
+        assert_eq!(worker.finish().packets, 2);
     }
 }
