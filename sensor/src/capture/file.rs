@@ -169,6 +169,8 @@ pub struct CaptureFile {
     compressed_len: u64,
     /// Packets skipped for their link type, and the first such type.
     unsupported: Option<(LinkType, u64)>,
+    /// Byte order of the current pcapng section (`None` outside pcapng).
+    section_big_endian: Option<bool>,
 }
 
 impl CaptureFile {
@@ -209,6 +211,7 @@ impl CaptureFile {
             read_error,
             compressed_len,
             unsupported: None,
+            section_big_endian: None,
         })
     }
 
@@ -235,6 +238,15 @@ impl CaptureFile {
         self.current = None;
         loop {
             let offset = self.reader.consumed() as u64;
+            if let Some(length) = self
+                .section_big_endian
+                .and_then(|big_endian| undersized_block(self.reader.data(), big_endian))
+            {
+                return Err(self.corrupt(
+                    offset,
+                    format!("block length {length} is shorter than a block header"),
+                ));
+            }
             let legacy = self.legacy.filter(|i| i.supported);
             let step = match (self.reader.next(), legacy) {
                 // The common record, handled here rather than through
@@ -255,6 +267,9 @@ impl CaptureFile {
                     }
                 }
                 (Ok((consumed, block)), _) => {
+                    if let PcapBlockOwned::NG(Block::SectionHeader(shb)) = &block {
+                        self.section_big_endian = Some(shb.big_endian());
+                    }
                     let header = matches!(block, PcapBlockOwned::LegacyHeader(_));
                     let step = classify(&block, consumed, &mut self.interfaces, self.last_ts);
                     if header {
@@ -365,6 +380,26 @@ impl CaptureFile {
             what: take_read_error(&self.read_error),
         }
     }
+}
+
+/// The length of the next pcapng block if it is below the 12 bytes of
+/// type and two length fields. pcap-parser 0.17 does not check this for
+/// Process Information Blocks and subtracts past zero, so it is checked
+/// here, for every block. A section header is checked by pcap-parser itself,
+/// in its own byte order.
+fn undersized_block(data: &[u8], big_endian: bool) -> Option<u32> {
+    const SECTION_HEADER: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
+    const MIN_BLOCK: u32 = 12;
+    if data.get(..4)? == SECTION_HEADER {
+        return None;
+    }
+    let length: [u8; 4] = data.get(4..8)?.try_into().ok()?;
+    let length = if big_endian {
+        u32::from_be_bytes(length)
+    } else {
+        u32::from_le_bytes(length)
+    };
+    (length < MIN_BLOCK).then_some(length)
 }
 
 /// Turns one block into a step: packets with their metadata, interface
@@ -531,5 +566,36 @@ impl Read for FullReads {
                 *slot = Some(io::Error::new(e.kind(), e.to_string()));
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fuzzer find: a Process Information Block claiming 11 bytes made
+    /// pcap-parser subtract past zero (a panic in debug builds).
+    #[test]
+    fn an_undersized_pcapng_block_is_corrupt_not_a_panic() {
+        let fixture =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../pcaps/ndpi/dns-google-nsid.pcapng");
+        let capture = std::fs::read(fixture).expect("fixture");
+        let shb_len = u32::from_le_bytes(capture[4..8].try_into().expect("4 bytes")) as usize;
+        let mut bytes = capture[..shb_len].to_vec();
+        bytes.extend_from_slice(&0x8000_0001u32.to_le_bytes());
+        bytes.extend_from_slice(&11u32.to_le_bytes());
+        bytes.extend_from_slice(&[0; 16]);
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("short-block.pcapng");
+        std::fs::write(&path, &bytes).expect("write");
+
+        let mut file = CaptureFile::open(&path).expect("opens");
+        match file.advance() {
+            Err(CaptureError::Corrupt { offset, what, .. }) => {
+                assert_eq!(offset, shb_len as u64);
+                assert!(what.contains("block length 11"), "{what}");
+            }
+            other => panic!("expected a corrupt block, got {other:?}"),
+        }
     }
 }
