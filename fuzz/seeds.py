@@ -114,8 +114,8 @@ def dt_byte(delta_ns):
 
 
 def synthetic_ndp():
-    mac = bytes.fromhex("001788247 6ff".replace(" ", ""))
-    target = bytes.fromhex("fe800000000000000217 88fffe2476ff".replace(" ", ""))
+    mac = bytes.fromhex("0017882476ff")
+    target = bytes.fromhex("fe80000000000000021788fffe2476ff")  # fe80::217:88ff:fe24:76ff
     yield bytes([133, 0, 0, 0, 0, 0, 0, 0, 1, 1]) + mac  # RS + source LLA
     yield bytes([134, 0, 0, 0, 64, 0, 7, 8]) + bytes(8) + bytes([1, 1]) + mac  # RA
     yield bytes([135, 0, 0, 0, 0, 0, 0, 0]) + target + bytes([1, 1]) + mac  # NS
@@ -194,6 +194,12 @@ def main():
                 add("decode", bytes([selector]) + frame)
         if len(worker) > 1:
             add("worker", worker)
+            # The same frames, the second one at the end of time (dt 0xff).
+            second = 1 + 4 + struct.unpack_from(">H", worker, 3)[0]
+            if second + 1 < len(worker):
+                late = bytearray(worker)
+                late[second + 1] = 0xFF
+                add("worker", late)
     for data in synthetic_dhcp():
         add("dhcp", data)
     for data in synthetic_ndp():

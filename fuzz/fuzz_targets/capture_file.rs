@@ -1,8 +1,7 @@
 //! `sensor::capture::CaptureFile` (pcap-parser through mirador's wrapper)
 //! on any file: legacy pcap, pcapng and gzip, recognised by magic number.
 //! Errors are expected; panics and hangs are bugs. Each packet read is
-//! decoded too, as the workers would (unless it may reach a known, not
-//! yet fixed bug: `mirador_fuzz::hits_known_bug`).
+//! decoded too, as the workers would.
 //!
 //! Input: the file's bytes. It is written to a file in the temporary
 //! directory whose name holds the process id (one file per fuzzing
@@ -56,14 +55,12 @@ fn read(path: &PathBuf) {
                 assert_eq!(file.current_ts(), Some(packet.ts));
                 assert!(packet.wire_len as usize >= packet.data.len());
                 black_box(packet.ts.to_string());
-                if !mirador_fuzz::hits_known_bug(packet.data) {
-                    match sensor::decode::decode(&packet) {
-                        Ok(view) => {
-                            black_box(view.network);
-                        }
-                        Err(e) => {
-                            black_box(e);
-                        }
+                match sensor::decode::decode(&packet) {
+                    Ok(view) => {
+                        black_box(view.network);
+                    }
+                    Err(e) => {
+                        black_box(e);
                     }
                 }
                 black_box(file.position());

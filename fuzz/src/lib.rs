@@ -6,9 +6,8 @@
 //! optimiser cannot drop an accessor whose result is unused.
 
 use std::hint::black_box;
-use std::sync::OnceLock;
 
-use etherparse::{LaxIpSlice, TransportSlice};
+use etherparse::TransportSlice;
 use fingerprints::proto::dhcp::{self, DhcpMessage};
 use fingerprints::proto::ndp::NdpMessage;
 use sensor::capture::LinkType;
@@ -30,43 +29,6 @@ pub fn link_type(selector: u8) -> LinkType {
         .get(usize::from(selector) % LINK_CHOICES)
         .copied()
         .unwrap_or(UNSUPPORTED_LINK_TYPE)
-}
-
-/// IP protocol numbers of the IPv6 extension headers etherparse walks:
-/// hop-by-hop, routing, fragment, authentication, destination options.
-const IPV6_EXTENSIONS: [u8; 5] = [0, 43, 44, 51, 60];
-
-/// Whether `frame` reaches a known bug that is not fixed yet, so that the
-/// targets skip it instead of finding the same crash again and again. Set
-/// `MIRADOR_FUZZ_KNOWN_BUGS=1` to fuzz without the filter (to check a fix).
-///
-/// The bug: etherparse 0.21.0's `Ipv6ExtensionSliceIter` reads past the
-/// end of its slice (`get_unchecked(1)` on an empty slice, an unsafe
-/// precondition violation that debug assertions catch) when the lax parse
-/// stopped at a malformed extension header after a good one, and
-/// `decode::ip_packet` iterates the extensions (`ipv6_first_fragment`)
-/// before it looks at the extension error. Decoding never copies, so every
-/// layer is a sub-slice of the frame: the check parses, with etherparse's
-/// lax parser, every suffix of the frame that starts like an IPv6 header
-/// with an extension header, and skips the frame if one of them stops at
-/// an extension error after a good extension header. A layer that ends
-/// before the frame does (an outer IPv4 total length, a UDP length) can
-/// still reach the bug: those rare inputs crash, and the campaign runs in
-/// fork mode with `-ignore_crashes=1` (see README.md).
-pub fn hits_known_bug(frame: &[u8]) -> bool {
-    static ENABLED: OnceLock<bool> = OnceLock::new();
-    let enabled = *ENABLED
-        .get_or_init(|| std::env::var_os("MIRADOR_FUZZ_KNOWN_BUGS").is_none_or(|v| v != "1"));
-    enabled
-        && (0..frame.len().saturating_sub(40)).any(|at| {
-            let ip = &frame[at..];
-            ip[0] >> 4 == 6
-                && IPV6_EXTENSIONS.contains(&ip[6])
-                && matches!(
-                    LaxIpSlice::from_slice(ip),
-                    Ok((LaxIpSlice::Ipv6(v6), Some(_))) if !v6.extensions().is_empty()
-                )
-        })
 }
 
 /// Reads everything a decoded frame offers, and parses the identity
