@@ -6,9 +6,13 @@
 pub mod mac;
 pub mod oui;
 pub mod proto;
+#[cfg(test)]
+pub mod testing;
+pub mod vendor_ids;
 
 pub use mac::MacAddr;
 pub use oui::{OuiMatch, OuiRegistry};
+pub use vendor_ids::VendorIds;
 
 /// A data file entry that could not be loaded: which file, which line, why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,5 +1,262 @@
 //! One module per protocol that carries identity. Each parses `&[u8]` into a
-//! borrowed view or a typed error; none allocates per message.
+//! borrowed view or a typed error, and turns what it read into [`Finding`]s:
+//! an EVE event section and, field by field, evidence about the device that
+//! said it.
+//!
+//! The sensor runs a protocol only where its probe says so (ports, first
+//! bytes, EtherType), so parsing costs nothing on the packets that carry no
+//! identity. Adding a protocol: a module here, and one entry in
+//! [`DISSECTORS`].
 
+pub mod bacnet;
+pub mod banner;
+pub mod cdp;
+pub mod coap;
 pub mod dhcp;
+pub mod dhcpv6;
+pub mod dnp3;
+pub mod dns;
+pub mod enip;
+pub mod http;
+pub mod iec104;
+pub mod lldp;
+pub mod modbus;
+pub mod mqtt;
 pub mod ndp;
+pub mod netbios;
+pub mod ntp;
+pub mod profinet;
+pub mod quic;
+pub mod s7;
+pub mod snmp;
+pub mod ssdp;
+pub mod ssh;
+pub mod tcp_syn;
+pub mod tls;
+
+use crate::MacAddr;
+
+/// The fields of one event section, nested as EVE nests them
+/// (`{"ja3": {"hash": ...}}`). Every leaf is also a piece of evidence about
+/// the finding's subject, named by its dotted path (`tls.ja3.hash`).
+pub type Fields = serde_json::Map<String, serde_json::Value>;
+
+/// Whose identity a finding describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum About {
+    /// The sender of the packet (or of the stream direction) parsed.
+    Sender,
+    /// Its receiver.
+    Receiver,
+    /// A device named inside the message (a DHCP client's hardware address).
+    Mac(MacAddr),
+}
+
+/// What one message says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    /// The EVE `event_type`, also the name of the event's section (`"tls"`).
+    pub event_type: &'static str,
+    pub about: About,
+    pub fields: Fields,
+}
+
+impl Finding {
+    pub fn new(event_type: &'static str, about: About) -> Finding {
+        Finding {
+            event_type,
+            about,
+            fields: Fields::new(),
+        }
+    }
+
+    /// Sets `key` (nesting on `.`: `"ja3.hash"`) unless `value` is null.
+    pub fn set(&mut self, key: &str, value: impl Into<serde_json::Value>) -> &mut Finding {
+        let value = value.into();
+        if value.is_null() {
+            return self;
+        }
+        let mut map = &mut self.fields;
+        let mut parts = key.split('.').peekable();
+        while let Some(part) = parts.next() {
+            if parts.peek().is_none() {
+                map.insert(part.to_string(), value);
+                break;
+            }
+            let slot = map
+                .entry(part.to_string())
+                .or_insert_with(|| serde_json::Value::Object(Fields::new()));
+            if !slot.is_object() {
+                *slot = serde_json::Value::Object(Fields::new());
+            }
+            match slot {
+                serde_json::Value::Object(inner) => map = inner,
+                _ => break,
+            }
+        }
+        self
+    }
+
+    /// Every leaf as (dotted path below the section, value); arrays are
+    /// leaves.
+    pub fn leaves(&self) -> Vec<(String, &serde_json::Value)> {
+        fn walk<'v>(prefix: &str, map: &'v Fields, out: &mut Vec<(String, &'v serde_json::Value)>) {
+            for (k, v) in map {
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                match v {
+                    serde_json::Value::Object(inner) => walk(&path, inner, out),
+                    leaf => out.push((path, leaf)),
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk("", &self.fields, &mut out);
+        out
+    }
+}
+
+/// Why a message could not be parsed; counted per protocol and reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("truncated {0}")]
+    Truncated(&'static str),
+    #[error("malformed {0}")]
+    Malformed(&'static str),
+    #[error("too deep or too long: {0}")]
+    Limit(&'static str),
+}
+
+impl ParseError {
+    /// The reason's name, for counters.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ParseError::Truncated(_) => "truncated",
+            ParseError::Malformed(_) => "malformed",
+            ParseError::Limit(_) => "limit",
+        }
+    }
+}
+
+/// Where a message was carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Carrier {
+    /// An Ethernet frame's payload after its EtherType (for 802.3 frames,
+    /// the LLC header onwards, `ether_type` being the length).
+    Ethernet { ether_type: u16 },
+    /// A UDP datagram's payload.
+    Udp,
+    /// The first bytes of one direction of a TCP connection, in order.
+    Tcp,
+}
+
+/// What a parser may know besides the bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Context {
+    pub carrier: Carrier,
+    pub src_port: u16,
+    pub dst_port: u16,
+    /// The bytes travel from the flow's client to its server (the sender of
+    /// the first packet, or of the SYN). Always true for Ethernet frames.
+    pub to_server: bool,
+    pub src_mac: Option<MacAddr>,
+    pub dst_mac: Option<MacAddr>,
+}
+
+impl Context {
+    /// The port of the flow's server.
+    pub fn server_port(&self) -> u16 {
+        if self.to_server {
+            self.dst_port
+        } else {
+            self.src_port
+        }
+    }
+
+    /// Whether either port is one of `ports`.
+    pub fn either_port(&self, ports: &[u16]) -> bool {
+        ports.contains(&self.src_port) || ports.contains(&self.dst_port)
+    }
+}
+
+/// How far a stream parser got with the bytes it has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// More bytes of this direction would tell more.
+    NeedMore,
+    /// Nothing more to learn from this direction.
+    Done,
+}
+
+/// Data loaded at start that parsers match against (p0f signatures, vendor
+/// id tables ...), from `fingerprints/data/` or the user's own files.
+#[derive(Debug, Default)]
+pub struct Knowledge {
+    /// p0f TCP SYN and SYN+ACK signatures.
+    pub p0f: tcp_syn::P0fDatabase,
+    /// Vendor names of EtherNet/IP, BACnet and PROFINET vendor ids.
+    pub vendor_ids: crate::VendorIds,
+}
+
+/// How a protocol reads its messages.
+#[derive(Clone, Copy)]
+pub enum Parse {
+    /// Each datagram or frame is a message: parse it whole.
+    Message(fn(&Knowledge, &Context, &[u8], &mut Vec<Finding>) -> Result<(), ParseError>),
+    /// The first bytes of a TCP direction, reassembled. Called again with
+    /// the same prefix grown by new bytes until it returns `Done`; `last`
+    /// when no more bytes will come (buffer full, flow ended), so that it
+    /// reports what it has. Findings are pushed once, when it returns
+    /// `Done` or when `last`.
+    Stream(
+        fn(&Knowledge, &Context, &[u8], bool, &mut Vec<Finding>) -> Result<Progress, ParseError>,
+    ),
+}
+
+/// A protocol mirador reads: its name (for counters), when to try it, and
+/// how to parse it.
+#[derive(Clone, Copy)]
+pub struct Dissector {
+    pub name: &'static str,
+    /// Cheap: ports, EtherType, the first bytes. For TCP it sees the first
+    /// payload bytes of the direction that spoke first.
+    pub probe: fn(&Context, &[u8]) -> bool,
+    pub parse: Parse,
+}
+
+/// Every protocol, in probing order: the first whose probe accepts a
+/// message or a TCP connection parses it.
+pub fn dissectors() -> &'static [Dissector] {
+    static ALL: std::sync::LazyLock<Vec<Dissector>> = std::sync::LazyLock::new(|| {
+        [
+            dhcp::DISSECTORS,
+            dhcpv6::DISSECTORS,
+            dns::DISSECTORS,
+            netbios::DISSECTORS,
+            ssdp::DISSECTORS,
+            lldp::DISSECTORS,
+            cdp::DISSECTORS,
+            snmp::DISSECTORS,
+            ntp::DISSECTORS,
+            coap::DISSECTORS,
+            quic::DISSECTORS,
+            tls::DISSECTORS,
+            http::DISSECTORS,
+            ssh::DISSECTORS,
+            mqtt::DISSECTORS,
+            banner::DISSECTORS,
+            modbus::DISSECTORS,
+            enip::DISSECTORS,
+            bacnet::DISSECTORS,
+            s7::DISSECTORS,
+            profinet::DISSECTORS,
+            dnp3::DISSECTORS,
+            iec104::DISSECTORS,
+        ]
+        .concat()
+    });
+    &ALL
+}

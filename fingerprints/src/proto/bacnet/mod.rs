@@ -1,0 +1,5 @@
+//! BACnet/IP: I-Am and ReadProperty answers.
+
+use super::Dissector;
+
+pub const DISSECTORS: &[Dissector] = &[];

@@ -1,0 +1,5 @@
+//! Telnet and FTP banners.
+
+use super::Dissector;
+
+pub const DISSECTORS: &[Dissector] = &[];

@@ -1,0 +1,5 @@
+//! NTP: mode, stratum, reference.
+
+use super::Dissector;
+
+pub const DISSECTORS: &[Dissector] = &[];

@@ -1,0 +1,5 @@
+//! SSDP (UPnP discovery over HTTPU): NOTIFY, M-SEARCH and responses.
+
+use super::Dissector;
+
+pub const DISSECTORS: &[Dissector] = &[];
