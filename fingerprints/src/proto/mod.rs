@@ -201,19 +201,25 @@ pub struct Knowledge {
     pub vendor_ids: crate::VendorIds,
 }
 
+/// Parses one datagram or frame.
+pub type MessageParser =
+    fn(&Knowledge, &Context, &[u8], &mut Vec<Finding>) -> Result<(), ParseError>;
+
+/// Parses the first bytes of a TCP direction; the `bool` is `last`.
+pub type StreamParser =
+    fn(&Knowledge, &Context, &[u8], bool, &mut Vec<Finding>) -> Result<Progress, ParseError>;
+
 /// How a protocol reads its messages.
 #[derive(Clone, Copy)]
 pub enum Parse {
     /// Each datagram or frame is a message: parse it whole.
-    Message(fn(&Knowledge, &Context, &[u8], &mut Vec<Finding>) -> Result<(), ParseError>),
+    Message(MessageParser),
     /// The first bytes of a TCP direction, reassembled. Called again with
     /// the same prefix grown by new bytes until it returns `Done`; `last`
     /// when no more bytes will come (buffer full, flow ended), so that it
     /// reports what it has. Findings are pushed once, when it returns
     /// `Done` or when `last`.
-    Stream(
-        fn(&Knowledge, &Context, &[u8], bool, &mut Vec<Finding>) -> Result<Progress, ParseError>,
-    ),
+    Stream(StreamParser),
 }
 
 /// A protocol mirador reads: its name (for counters), when to try it, and
