@@ -204,6 +204,9 @@ impl<'a> Iterator for DhcpOptions<'a> {
     }
 }
 
+/// DHCP events and evidence (filled by the identity-evidence work).
+pub const DISSECTORS: &[super::Dissector] = &[];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,6 +272,3 @@ mod tests {
         assert_eq!(m.message_type(), None);
     }
 }
-
-/// DHCP events and evidence (filled by the identity-evidence work).
-pub const DISSECTORS: &[super::Dissector] = &[];
