@@ -73,6 +73,11 @@ def read_pcapng(data):
         at += length
 
 
+# dissect seeds: payloads per capture, and their length at most.
+DISSECT_PER_FILE = 64
+DISSECT_MAX_LEN = 4096
+
+
 def captures():
     for path in sorted((ROOT / "pcaps").rglob("*")):
         if path.is_file() and path.name.endswith((".pcap", ".pcapng", ".gz")):
@@ -154,7 +159,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=pathlib.Path, default=ROOT / "fuzz" / "corpus")
     args = parser.parse_args()
-    seeds = {t: {} for t in ("decode", "dhcp", "ndp", "worker", "capture_file", "oui")}
+    seeds = {
+        t: {} for t in ("decode", "dhcp", "ndp", "worker", "capture_file", "oui", "dissect")
+    }
 
     def add(target, data):
         if isinstance(data, str):
@@ -186,6 +193,15 @@ def main():
             if parsed is None:
                 continue
             protocol, payload, ports = parsed
+            # dissect: [selector, flags, message]; the selector varies so
+            # that unpinned runs show each message to several parsers.
+            if payload and n < DISSECT_PER_FILE:
+                if protocol == 17:
+                    add("dissect", bytes([n % 256, 1]) + payload[:DISSECT_MAX_LEN])
+                elif protocol == 6 and len(payload) > 20:
+                    tcp_payload = payload[(payload[12] >> 4) * 4 :]
+                    if tcp_payload:
+                        add("dissect", bytes([n % 256, 3]) + tcp_payload[:DISSECT_MAX_LEN])
             if ports and {67, 68} & set(ports):
                 add("dhcp", payload)
                 add("decode", bytes([selector]) + frame)

@@ -5,7 +5,10 @@
 //! replays the same packets shifted later by the span of the set plus one
 //! second, less than the idle timeout, so that the flows are updated
 //! rather than created again. Only allocations of the warm pass count
-//! against the guard: more than [`MAX_WARM_PER_PACKET`] per packet fails.
+//! against the guard, and only those of packets off the identity path:
+//! more than [`MAX_WARM_PER_PACKET`] per packet fails. Packets that reach a
+//! protocol parser (a few per identity-bearing flow, every DNS or mDNS
+//! datagram, every SYN) allocate their findings; they are reported apart.
 //! A third pass is reported for information: what allocates in it
 //! allocates again and again, not just while tables grow.
 //!
@@ -14,12 +17,10 @@
 use std::process::ExitCode;
 
 use allocation_counter::AllocationInfo;
-use benches::fixtures::{PacketSet, fixture_files};
+use benches::fixtures::{PacketSet, analyze_sensor, fixture_files};
 use benches::timeline::NANOS_PER_SEC;
-use fingerprints::OuiRegistry;
 use sensor::capture::Timestamp;
 use sensor::flow::FlowConfig;
-use sensor::inventory::{Inventory, InventoryConfig};
 use sensor::pipeline::Worker;
 
 /// The guard: allocations per packet allowed in the warm pass.
@@ -55,14 +56,38 @@ fn cold_pass(worker: &mut Worker<'_>, set: &PacketSet) -> AllocationInfo {
     })
 }
 
-/// The same packets again, `shift_ns` later.
+/// Allocations of a pass, split between the packets that took the
+/// identity path (a parser, a stream buffer, a SYN signature, or the
+/// housekeeping that files findings as evidence and parses what ending
+/// flows' streams hold: findings are owned and kept) and all the others,
+/// which must not allocate.
+#[derive(Default)]
+struct Split {
+    other: AllocationInfo,
+    other_packets: usize,
+    identity: AllocationInfo,
+    identity_packets: usize,
+}
+
+/// The same packets again, `shift_ns` later, each measured on its own.
 #[inline(never)]
-fn warm_pass(worker: &mut Worker<'_>, set: &PacketSet, shift_ns: u64) -> AllocationInfo {
-    allocation_counter::measure(|| {
-        for p in set.packets(shift_ns) {
-            worker.process(&p);
-        }
-    })
+fn warm_pass(worker: &mut Worker<'_>, set: &PacketSet, shift_ns: u64) -> Split {
+    let mut split = Split::default();
+    for p in set.packets(shift_ns) {
+        let identity_work =
+            |s: sensor::pipeline::WorkerStats| s.extract.identity_packets + s.claims_filed;
+        let before = identity_work(worker.stats());
+        let info = allocation_counter::measure(|| worker.process(&p));
+        let (total, packets) = if identity_work(worker.stats()) > before {
+            (&mut split.identity, &mut split.identity_packets)
+        } else {
+            (&mut split.other, &mut split.other_packets)
+        };
+        total.count_total += info.count_total;
+        total.bytes_total += info.bytes_total;
+        *packets += 1;
+    }
+    split
 }
 
 fn main() -> ExitCode {
@@ -98,8 +123,8 @@ fn main() -> ExitCode {
             offline.idle_timeout, flows.idle_timeout
         );
     }
-    let inventory = Inventory::new(InventoryConfig::default(), OuiRegistry::builtin());
-    let mut worker = Worker::new(0, 1, flows, &inventory, None);
+    let sensor = analyze_sensor(flows);
+    let mut worker = Worker::new(0, 1, &sensor);
 
     let cold = cold_pass(&mut worker, &set);
     let flows_after_cold = worker.stats().flows.created;
@@ -110,13 +135,20 @@ fn main() -> ExitCode {
     let again = warm_pass(&mut worker, &set, 2 * shift);
 
     report("cold", &cold, set.len());
-    let per_packet = report("warm", &warm, set.len());
-    report("again", &again, set.len());
+    let per_packet = report("warm", &warm.other, warm.other_packets);
+    report("again", &again.other, again.other_packets);
+    println!(
+        "allocations: the identity path, not guarded: {} of {} warm packets ({:.1} %)",
+        warm.identity_packets,
+        set.len(),
+        100.0 * warm.identity_packets as f64 / set.len() as f64
+    );
+    report("ident", &warm.identity, warm.identity_packets.max(1));
     println!(
         "allocations: flows created: {flows_after_cold} in the cold pass, {} in the warm pass \
          (TCP flows closed and opened again); {} devices",
         flows_after_warm - flows_after_cold,
-        inventory.device_count()
+        sensor.inventory.device_count()
     );
     let stats = worker.finish();
     println!(
@@ -126,10 +158,12 @@ fn main() -> ExitCode {
     );
     if per_packet > MAX_WARM_PER_PACKET {
         println!(
-            "allocations: FAILED: the warm pass made {per_packet:.4} allocations per packet (at most {MAX_WARM_PER_PACKET} allowed)"
+            "allocations: FAILED: the warm pass made {per_packet:.4} allocations per packet off the identity path (at most {MAX_WARM_PER_PACKET} allowed)"
         );
         return ExitCode::FAILURE;
     }
-    println!("allocations: ok: at most {MAX_WARM_PER_PACKET} allocations per packet when warm");
+    println!(
+        "allocations: ok: at most {MAX_WARM_PER_PACKET} allocations per packet when warm, off the identity path"
+    );
     ExitCode::SUCCESS
 }

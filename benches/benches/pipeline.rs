@@ -14,21 +14,15 @@
 
 use std::hint::black_box;
 
-use benches::fixtures::{PacketSet, fixture_files};
+use benches::fixtures::{PacketSet, analyze_sensor, fixture_files};
 use benches::timeline::NANOS_PER_SEC;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use fingerprints::OuiRegistry;
 use sensor::flow::FlowConfig;
-use sensor::inventory::{Inventory, InventoryConfig};
 use sensor::pipeline::Worker;
 
 /// Packets held at most: enough for a varied mix, few enough that an
 /// iteration stays short.
 const MAX_PACKETS: usize = 200_000;
-
-fn new_inventory() -> Inventory {
-    Inventory::new(InventoryConfig::default(), OuiRegistry::builtin())
-}
 
 /// The flow settings of `mirador analyze`, with an idle timeout long enough
 /// that replaying the set does not time its flows out.
@@ -68,8 +62,8 @@ fn pipeline(c: &mut Criterion) {
         })
     });
 
-    let inventory = new_inventory();
-    let mut worker = Worker::new(0, 1, flows, &inventory, None);
+    let sensor = analyze_sensor(flows);
+    let mut worker = Worker::new(0, 1, &sensor);
     let step = set.span_ns() + NANOS_PER_SEC;
     let mut shift = 0;
     for p in set.packets(shift) {
@@ -86,9 +80,9 @@ fn pipeline(c: &mut Criterion) {
 
     group.bench_function("worker/cold", |b| {
         b.iter_batched_ref(
-            new_inventory,
-            |inventory| {
-                let mut worker = Worker::new(0, 1, flows, inventory, None);
+            || analyze_sensor(flows),
+            |sensor| {
+                let mut worker = Worker::new(0, 1, sensor);
                 for p in set.packets(0) {
                     worker.process(black_box(&p));
                 }

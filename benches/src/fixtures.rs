@@ -158,3 +158,26 @@ impl PacketSet {
         })
     }
 }
+
+/// A sensor as `mirador analyze` builds it: the shipped OUI registry,
+/// vendor ids and p0f signatures, so that benchmarks pay for every
+/// protocol parser.
+pub fn analyze_sensor(flows: sensor::flow::FlowConfig) -> sensor::pipeline::Sensor {
+    use fingerprints::proto::{Knowledge, tcp_syn::P0fDatabase};
+    let p0f_path = workspace_root().join("fingerprints/data/p0f.fp");
+    let p0f = std::fs::read_to_string(&p0f_path)
+        .ok()
+        .and_then(|text| P0fDatabase::load(&p0f_path.display().to_string(), &text).ok())
+        .unwrap_or_default();
+    let inventory = sensor::inventory::Inventory::new(
+        sensor::inventory::InventoryConfig::default(),
+        fingerprints::OuiRegistry::builtin(),
+    );
+    sensor::pipeline::Sensor {
+        knowledge: Knowledge {
+            p0f,
+            vendor_ids: fingerprints::VendorIds::builtin(),
+        },
+        ..sensor::pipeline::Sensor::new(flows, inventory)
+    }
+}

@@ -7,8 +7,11 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use fingerprints::proto::Knowledge;
+use fingerprints::proto::tcp_syn::P0fDatabase;
 use sensor::capture::CaptureError;
 use sensor::export::{eve::EventOutput, inventory_json, table};
+use sensor::extract::ExtractConfig;
 use sensor::flow::FlowConfig;
 use sensor::inventory::{Inventory, InventoryConfig};
 use sensor::pipeline::live::{Backend, LiveOptions};
@@ -69,10 +72,14 @@ struct Common {
     /// Worker threads; flows are spread over them by a symmetric hash.
     #[arg(short, long, value_name = "N", default_value_t = default_workers())]
     workers: usize,
-    /// A directory of fingerprint data files (oui.tsv, ...) that extend and
-    /// override the built-in ones.
+    /// A directory of fingerprint data files (oui.tsv, vendor-ids/*.tsv,
+    /// p0f.fp) that extend and override the built-in ones.
     #[arg(long, value_name = "DIR", env = "MIRADOR_FINGERPRINTS")]
     fingerprints: Option<PathBuf>,
+    /// p0f v3 signature database for TCP SYN OS labels [default: p0f.fp in
+    /// --fingerprints, then mirador's shared data, then /etc/p0f/p0f.fp].
+    #[arg(long, value_name = "FILE", env = "MIRADOR_P0F")]
+    p0f: Option<PathBuf>,
     /// A flow with no packet for this many seconds ends [default: 3600
     /// for analyze, 300 for live].
     #[arg(long, value_name = "SECS")]
@@ -91,6 +98,13 @@ struct Common {
     /// Devices at most; beyond it the least recently seen are evicted.
     #[arg(long, value_name = "N", default_value_t = InventoryConfig::default().max_devices)]
     max_devices: usize,
+    /// Evidence items kept per device or remote host; beyond it the least
+    /// recently said go first.
+    #[arg(long, value_name = "N", default_value_t = InventoryConfig::default().max_evidence)]
+    max_evidence: usize,
+    /// Distinct values kept per evidence field (hostnames, domains ...).
+    #[arg(long, value_name = "N", default_value_t = InventoryConfig::default().max_values_per_field)]
+    max_values_per_field: usize,
     /// Rows of the device table (0: all).
     #[arg(long, value_name = "N", default_value_t = 50)]
     table_rows: usize,
@@ -168,22 +182,78 @@ fn create_output(path: &Path) -> Result<Box<dyn Write + Send>> {
     Ok(Box::new(BufWriter::with_capacity(1 << 20, file)))
 }
 
+/// The text of a data file.
+fn read_data(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// Where p0f.fp is looked for when not named: the user's fingerprint
+/// directory, mirador's shared data (installed, or the source tree beside a
+/// cargo build), then the Debian p0f package's.
+fn p0f_candidates(common: &Common) -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = common
+        .fingerprints
+        .iter()
+        .map(|dir| dir.join("p0f.fp"))
+        .collect();
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(bin) = exe.parent()
+    {
+        paths.push(bin.join("../share/mirador/p0f.fp"));
+        paths.push(bin.join("../../fingerprints/data/p0f.fp"));
+    }
+    paths.push(PathBuf::from("/usr/share/mirador/p0f.fp"));
+    paths.push(PathBuf::from("/etc/p0f/p0f.fp"));
+    paths
+}
+
+/// What parsers match against: vendor ids (built in, then the user's) and
+/// p0f's signatures (a file loaded at run time).
+fn load_knowledge(common: &Common) -> Result<Knowledge> {
+    let mut vendor_ids = fingerprints::VendorIds::builtin();
+    if let Some(dir) = &common.fingerprints {
+        for (protocol, _) in fingerprints::vendor_ids::BUILTIN {
+            let path = dir.join("vendor-ids").join(format!("{protocol}.tsv"));
+            if path.exists() {
+                vendor_ids.load(protocol, &path.display().to_string(), &read_data(&path)?)?;
+            }
+        }
+    }
+    let p0f_path = match &common.p0f {
+        Some(path) => Some(path.clone()),
+        None => p0f_candidates(common).into_iter().find(|p| p.is_file()),
+    };
+    let p0f = match p0f_path {
+        Some(path) => P0fDatabase::load(&path.display().to_string(), &read_data(&path)?)?,
+        None => {
+            if !common.quiet {
+                eprintln!(
+                    "mirador: no p0f.fp found (--p0f FILE); TCP SYN signatures get no OS label"
+                );
+            }
+            P0fDatabase::default()
+        }
+    };
+    Ok(Knowledge { p0f, vendor_ids })
+}
+
 fn build_sensor(common: &Common, flow_defaults: FlowConfig) -> Result<Sensor> {
     let mut oui = fingerprints::OuiRegistry::builtin();
     if let Some(dir) = &common.fingerprints {
         let path = dir.join("oui.tsv");
         if path.exists() {
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            oui.load(&path.display().to_string(), &text)?;
+            oui.load(&path.display().to_string(), &read_data(&path)?)?;
         }
     }
+    let knowledge = load_knowledge(common)?;
     let events = match &common.events {
         Some(path) => Some(EventOutput::new(create_output(path)?)),
         None => None,
     };
     let inventory_config = InventoryConfig {
         max_devices: common.max_devices,
+        max_evidence: common.max_evidence,
+        max_values_per_field: common.max_values_per_field,
         ..InventoryConfig::default()
     };
     Ok(Sensor {
@@ -198,6 +268,8 @@ fn build_sensor(common: &Common, flow_defaults: FlowConfig) -> Result<Sensor> {
                 .unwrap_or(flow_defaults.active_timeout),
             max_flows: common.max_flows,
         },
+        extract: ExtractConfig::default(),
+        knowledge,
         inventory: Inventory::new(inventory_config, oui),
         events,
     })
@@ -364,6 +436,33 @@ fn print_summary(s: &RunSummary, sensor: &Sensor) {
         reasons.join(", "),
         stats.non_ip,
         stats.later_fragments
+    );
+    let joined = |items: Vec<String>| {
+        if items.is_empty() {
+            "none".to_string()
+        } else {
+            items.join(", ")
+        }
+    };
+    let findings: Vec<String> = stats
+        .extract
+        .findings_by_protocol()
+        .map(|(p, n)| format!("{p} {n}"))
+        .collect();
+    let parse_errors: Vec<String> = stats
+        .extract
+        .parse_errors_by_protocol()
+        .map(|(p, r, n)| format!("{p} {r} {n}"))
+        .collect();
+    eprintln!(
+        "  identity: {} TCP SYN signatures; findings: {}",
+        stats.extract.syn_signatures,
+        joined(findings)
+    );
+    eprintln!(
+        "  parse errors {} ({})",
+        stats.extract.parse_error_total(),
+        joined(parse_errors)
     );
     eprintln!(
         "  dropped: {} by the kernel, {} by mirador",

@@ -97,24 +97,57 @@ impl Finding {
         self
     }
 
-    /// Every leaf as (dotted path below the section, value); arrays are
-    /// leaves.
-    pub fn leaves(&self) -> Vec<(String, &serde_json::Value)> {
-        fn walk<'v>(prefix: &str, map: &'v Fields, out: &mut Vec<(String, &'v serde_json::Value)>) {
+    /// The value of a field named as evidence names it, event type first
+    /// (`tls.ja3.hash`).
+    pub fn get(&self, field: &str) -> Option<&serde_json::Value> {
+        let mut parts = field.split('.');
+        if parts.next() != Some(self.event_type) {
+            return None;
+        }
+        let mut value = self.fields.get(parts.next()?)?;
+        for part in parts {
+            value = value.get(part)?;
+        }
+        Some(value)
+    }
+
+    /// Calls `visit` with every leaf's evidence name (event type first:
+    /// `tls.ja3.hash`) and value; arrays are leaves. `path` is scratch
+    /// space the caller reuses, so that visiting allocates nothing once it
+    /// has grown.
+    pub fn for_each_leaf<'f>(
+        &'f self,
+        path: &mut String,
+        mut visit: impl FnMut(&str, &'f serde_json::Value),
+    ) {
+        fn walk<'f>(
+            path: &mut String,
+            map: &'f Fields,
+            visit: &mut impl FnMut(&str, &'f serde_json::Value),
+        ) {
             for (k, v) in map {
-                let path = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
+                let len = path.len();
+                path.push('.');
+                path.push_str(k);
                 match v {
-                    serde_json::Value::Object(inner) => walk(&path, inner, out),
-                    leaf => out.push((path, leaf)),
+                    serde_json::Value::Object(inner) => walk(path, inner, visit),
+                    leaf => visit(path, leaf),
                 }
+                path.truncate(len);
             }
         }
+        path.clear();
+        path.push_str(self.event_type);
+        walk(path, &self.fields, &mut visit);
+    }
+
+    /// Every leaf as (dotted path below the section, value).
+    pub fn leaves(&self) -> Vec<(String, &serde_json::Value)> {
         let mut out = Vec::new();
-        walk("", &self.fields, &mut out);
+        let skip = self.event_type.len() + 1;
+        self.for_each_leaf(&mut String::new(), |path, value| {
+            out.push((path.get(skip..).unwrap_or_default().to_string(), value));
+        });
         out
     }
 }

@@ -60,10 +60,24 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// A capture by its magic number; a gzip file by the magic of what it
+/// holds (a directory may hold compressed logs beside compressed captures).
 fn looks_like_capture(path: &Path) -> bool {
     let mut head = [0u8; 4];
     let read = fs::File::open(path).and_then(|mut f| f.read_exact(&mut head));
-    read.is_ok() && Container::of(&head).is_some()
+    match (read, Container::of(&head)) {
+        (Ok(()), Some(Container::Gzip)) => {
+            let inner = fs::File::open(path)
+                .and_then(|f| flate2::read::GzDecoder::new(f).read_exact(&mut head));
+            inner.is_ok()
+                && matches!(
+                    Container::of(&head),
+                    Some(Container::Pcap | Container::PcapNg)
+                )
+        }
+        (Ok(()), found) => found.is_some(),
+        _ => false,
+    }
 }
 
 struct Pending {

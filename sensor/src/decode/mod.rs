@@ -70,6 +70,9 @@ pub struct IpPacket<'a> {
     pub transport: Option<TransportSlice<'a>>,
     /// The IP payload (possibly cut short by the snap length).
     pub payload: &'a [u8],
+    /// The whole packet from its IP header on, as captured (TCP SYN
+    /// fingerprints read the IP header).
+    pub bytes: &'a [u8],
 }
 
 impl IpPacket<'_> {
@@ -327,6 +330,7 @@ fn ip_packet(bytes: &[u8]) -> Result<IpPacket<'_>, DecodeError> {
         fragment,
         transport,
         payload: body,
+        bytes,
     })
 }
 

@@ -14,8 +14,9 @@ use fingerprints::MacAddr;
 use serde::Serialize;
 
 use crate::capture::Timestamp;
-use crate::decode::{TunnelKind, Vlans};
+use crate::decode::{PacketView, TunnelKind, Vlans};
 use crate::flow::{DirectionStats, EndReason, Flow, FlowState, tcp_flags};
+use fingerprints::proto::Finding;
 
 /// Where serialised events go: a file, stdout, or (later) other sinks.
 pub struct EventOutput {
@@ -61,8 +62,9 @@ impl EventOutput {
 pub struct EventBuffer<'o> {
     output: Option<&'o EventOutput>,
     buffer: Vec<u8>,
-    /// Events written, by type.
+    /// Events written, by type: flows, and the protocols' findings.
     pub flows: u64,
+    pub findings: u64,
 }
 
 const FLUSH_AT: usize = 64 * 1024;
@@ -73,6 +75,7 @@ impl<'o> EventBuffer<'o> {
             output,
             buffer: Vec::with_capacity(if output.is_some() { 2 * FLUSH_AT } else { 0 }),
             flows: 0,
+            findings: 0,
         }
     }
 
@@ -81,6 +84,18 @@ impl<'o> EventBuffer<'o> {
         self.flows += 1;
         if self.output.is_some() {
             self.push(&FlowEvent::new(flow, reason));
+        }
+    }
+
+    /// Emits what a protocol said: the header, then the finding's fields
+    /// as the section named by its event type.
+    pub fn finding(&mut self, header: Header, finding: &Finding) {
+        self.findings += 1;
+        if self.output.is_some() {
+            self.push(&FindingEvent {
+                header,
+                section: Section(finding),
+            });
         }
     }
 
@@ -109,17 +124,24 @@ impl Drop for EventBuffer<'_> {
     }
 }
 
-/// The header every event shares.
+/// The header every event shares. Events of frames outside IP (LLDP, CDP
+/// ...) have no flow, addresses or ports.
 #[derive(Serialize)]
-struct Header {
+pub struct Header {
     timestamp: Timestamp,
-    flow_id: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flow_id: Option<u64>,
     event_type: &'static str,
-    src_ip: IpAddr,
-    src_port: u16,
-    dest_ip: IpAddr,
-    dest_port: u16,
-    proto: Proto,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    src_ip: Option<IpAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    src_port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dest_ip: Option<IpAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dest_port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    proto: Option<Proto>,
     #[serde(skip_serializing_if = "Vlans::is_empty", serialize_with = "vlan_ids")]
     vlan: Vlans,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -131,20 +153,43 @@ struct Header {
 }
 
 impl Header {
-    fn of_flow(flow: &Flow, event_type: &'static str, timestamp: Timestamp) -> Header {
+    /// An event of a flow, oriented client -> server as Suricata orients them.
+    pub fn of_flow(flow: &Flow, event_type: &'static str, timestamp: Timestamp) -> Header {
         Header {
             timestamp,
-            flow_id: flow.id,
+            flow_id: Some(flow.id),
             event_type,
-            src_ip: flow.client.ip,
-            src_port: flow.client.port,
-            dest_ip: flow.server.ip,
-            dest_port: flow.server.port,
-            proto: Proto(flow.protocol()),
+            src_ip: Some(flow.client.ip),
+            src_port: Some(flow.client.port),
+            dest_ip: Some(flow.server.ip),
+            dest_port: Some(flow.server.port),
+            proto: Some(Proto(flow.protocol())),
             vlan: flow.vlans(),
             src_mac: flow.client_mac,
             dest_mac: flow.server_mac,
             tunnel: flow.tunnel,
+        }
+    }
+
+    /// An event of a frame outside IP.
+    pub fn of_frame(
+        view: &PacketView<'_>,
+        event_type: &'static str,
+        timestamp: Timestamp,
+    ) -> Header {
+        Header {
+            timestamp,
+            flow_id: None,
+            event_type,
+            src_ip: None,
+            src_port: None,
+            dest_ip: None,
+            dest_port: None,
+            proto: None,
+            vlan: view.vlans,
+            src_mac: view.src_mac,
+            dest_mac: view.dst_mac,
+            tunnel: view.tunnel,
         }
     }
 }
@@ -155,7 +200,7 @@ fn vlan_ids<S: serde::Serializer>(vlans: &Vlans, s: S) -> Result<S::Ok, S::Error
 }
 
 /// An IP protocol number, written as Suricata writes it.
-struct Proto(u8);
+pub struct Proto(u8);
 
 impl Serialize for Proto {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -174,6 +219,26 @@ impl Serialize for Proto {
             n => return s.collect_str(&n),
         };
         s.serialize_str(name)
+    }
+}
+
+#[derive(Serialize)]
+struct FindingEvent<'f> {
+    #[serde(flatten)]
+    header: Header,
+    #[serde(flatten)]
+    section: Section<'f>,
+}
+
+/// `"<event_type>": {fields}`.
+struct Section<'f>(&'f Finding);
+
+impl Serialize for Section<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(1))?;
+        m.serialize_entry(self.0.event_type, &self.0.fields)?;
+        m.end()
     }
 }
 

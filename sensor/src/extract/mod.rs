@@ -4,6 +4,8 @@
 //! cost falls only on the few packets that carry identity, and turns what
 //! the parser read into [`Observation`]s for the inventory.
 
+mod app;
+
 use std::net::{IpAddr, Ipv4Addr};
 
 use etherparse::{ArpPacketSlice, TransportSlice};
@@ -13,6 +15,8 @@ use fingerprints::proto::ndp::{NdpKind, NdpMessage};
 
 use crate::capture::Timestamp;
 use crate::decode::{IpPacket, Network, PacketView};
+
+pub use app::{ExtractConfig, ExtractCounters, Extractor, MAX_DISSECTORS, Said};
 
 /// How mirador learnt that a MAC uses an IP address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]

@@ -5,6 +5,7 @@
 //! it into a `flow` event.
 
 mod key;
+mod reassembly;
 mod table;
 
 use classifiers::RunningStats;
@@ -15,6 +16,7 @@ use crate::capture::Timestamp;
 use crate::decode::{Fragment, IpPacket, PacketView, TunnelKind, Vlans};
 
 pub use key::{Endpoint, FlowKey, Shares};
+pub use reassembly::{Appended, ReassemblyCounters, StreamBuffer};
 use table::LruTable;
 
 /// Timeouts and caps of the flow tables.
@@ -158,6 +160,11 @@ pub struct Flow {
     pub state: FlowState,
     /// The tunnel the flow's packets came in, if any.
     pub tunnel: Option<TunnelKind>,
+    /// What mirador does with the flow's payload.
+    pub app: AppLayer,
+    /// The MSS the client's SYN offered (0: none seen), for the SYN+ACK's
+    /// fingerprint.
+    pub syn_mss: u16,
     /// Packets and bytes of each direction already credited to devices.
     credited: [(u64, u64); 2],
 }
@@ -195,6 +202,8 @@ impl Flow {
             to_client: DirectionStats::default(),
             state: FlowState::New,
             tunnel: p.tunnel,
+            app: AppLayer::Undecided(0),
+            syn_mss: 0,
             credited: [(0, 0); 2],
         }
     }
@@ -276,6 +285,24 @@ impl Flow {
 }
 
 const TCP: u8 = 6;
+
+/// What mirador does with a flow's payload, decided by the protocols'
+/// probes on its first payload.
+#[derive(Debug, Clone)]
+pub enum AppLayer {
+    /// No protocol recognised yet in this many payload packets (a
+    /// protocol may start after a preamble: TLS after a SOCKS or STARTTLS
+    /// exchange).
+    Undecided(u8),
+    /// No protocol of interest: payload is not looked at again.
+    Ignored,
+    /// Each datagram goes to this dissector (an index into
+    /// `fingerprints::proto::dissectors()`).
+    Messages(u16),
+    /// The first bytes of each direction, client's first, go to this
+    /// dissector.
+    Stream(u16, Box<[StreamBuffer; 2]>),
+}
 
 /// What a flow needs from a packet.
 #[derive(Debug, Clone, Copy)]
@@ -460,6 +487,11 @@ impl FlowTracker {
         while let Some((_, flow)) = self.table.pop_oldest() {
             self.finish(flow, EndReason::Shutdown, ended);
         }
+    }
+
+    /// The flow just updated by [`FlowTracker::update`].
+    pub fn newest_mut(&mut self) -> Option<&mut Flow> {
+        self.table.newest_mut()
     }
 
     pub fn counters(&self) -> FlowCounters {

@@ -84,6 +84,12 @@ impl<T> LruTable<T> {
         }
     }
 
+    /// The most recently used value: the one just inserted or looked up.
+    pub fn newest_mut(&mut self) -> Option<&mut T> {
+        let (_, value) = self.slots.get_mut(self.newest as usize)?.as_mut()?;
+        Some(value)
+    }
+
     /// The least recently used entry.
     pub fn oldest(&self) -> Option<(&FlowKey, &T)> {
         let (key, value) = self.slots.get(self.oldest as usize)?.as_ref()?;

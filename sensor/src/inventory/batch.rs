@@ -65,6 +65,34 @@ pub struct InventoryBatch {
     recent: [(MacAddr, u32); RECENT],
     pub(super) sightings: Vec<Sighting>,
     pub(super) observations: Vec<(Timestamp, Observation)>,
+    pub(super) claims: Vec<FiledClaim>,
+    /// Claims by a hash of who said what, to fold repeats.
+    claim_index: HashMap<u64, u32, foldhash::fast::RandomState>,
+    /// Scratch space for evidence names while claims are filed.
+    pub(super) path: String,
+}
+
+/// What a protocol said about a device: the sender or receiver of a packet
+/// (by MAC on the segment, else by IP address), or a device it named.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub ts: Timestamp,
+    pub flow_id: Option<u64>,
+    pub mac: Option<MacAddr>,
+    pub ip: Option<IpAddr>,
+    /// `mac` was named inside the message (a DHCP client): the device is
+    /// created if it is not known yet.
+    pub named: bool,
+    pub finding: fingerprints::proto::Finding,
+}
+
+/// A claim as filed: the same words said again within one batch (a host's
+/// every SYN, a repeated mDNS announcement) are one claim with a count.
+#[derive(Debug, Clone)]
+pub struct FiledClaim {
+    pub claim: Claim,
+    pub first: Timestamp,
+    pub count: u64,
 }
 
 impl Default for InventoryBatch {
@@ -75,6 +103,9 @@ impl Default for InventoryBatch {
             recent: [(MacAddr::ZERO, u32::MAX); RECENT],
             sightings: Vec::new(),
             observations: Vec::new(),
+            claims: Vec::new(),
+            claim_index: HashMap::default(),
+            path: String::new(),
         }
     }
 }
@@ -151,13 +182,47 @@ impl InventoryBatch {
         self.observations.push((ts, observation));
     }
 
+    pub fn claim(&mut self, claim: Claim) {
+        use std::hash::{BuildHasher, Hash, Hasher};
+        let mut h = self.claim_index.hasher().build_hasher();
+        (claim.mac, claim.ip, claim.named).hash(&mut h);
+        hash_finding(&claim.finding, &mut h);
+        let key = h.finish();
+        if let Some(&at) = self.claim_index.get(&key)
+            && let Some(filed) = self.claims.get_mut(at as usize)
+            && filed.claim.finding == claim.finding
+            && (filed.claim.mac, filed.claim.ip) == (claim.mac, claim.ip)
+        {
+            filed.count += 1;
+            filed.first = filed.first.min(claim.ts);
+            filed.claim.ts = filed.claim.ts.max(claim.ts);
+            filed.claim.flow_id = claim.flow_id.or(filed.claim.flow_id);
+            return;
+        }
+        self.claim_index.insert(key, self.claims.len() as u32);
+        self.claims.push(FiledClaim {
+            first: claim.ts,
+            count: 1,
+            claim,
+        });
+    }
+
+    /// Claims waiting to be filed.
+    pub fn claims(&self) -> usize {
+        self.claims.len()
+    }
+
     /// Whether the batch has grown enough to be applied now, whatever the time.
     pub fn is_full(&self) -> bool {
-        self.activity.len() >= 4096 || self.sightings.len() + self.observations.len() >= 4096
+        self.activity.len() >= 4096
+            || self.sightings.len() + self.observations.len() + self.claims.len() >= 4096
     }
 
     pub fn is_empty(&self) -> bool {
-        self.activity.is_empty() && self.sightings.is_empty() && self.observations.is_empty()
+        self.activity.is_empty()
+            && self.sightings.is_empty()
+            && self.observations.is_empty()
+            && self.claims.is_empty()
     }
 
     pub(super) fn clear(&mut self) {
@@ -166,6 +231,8 @@ impl InventoryBatch {
         self.recent = [(MacAddr::ZERO, u32::MAX); RECENT];
         self.sightings.clear();
         self.observations.clear();
+        self.claims.clear();
+        self.claim_index.clear();
     }
 
     fn entry(&mut self, mac: MacAddr) -> &mut Activity {
@@ -211,4 +278,28 @@ fn protocols_of(view: &PacketView<'_>, set: &mut ProtocolSet) {
             }
         }
     }
+}
+
+/// Feeds a finding's event type and fields to a hasher.
+fn hash_finding(finding: &fingerprints::proto::Finding, h: &mut impl std::hash::Hasher) {
+    use std::hash::Hash;
+    fn value(v: &serde_json::Value, h: &mut impl std::hash::Hasher) {
+        use serde_json::Value;
+        match v {
+            Value::Null => 0u8.hash(h),
+            Value::Bool(b) => b.hash(h),
+            Value::Number(n) => n.as_f64().map(f64::to_bits).hash(h),
+            Value::String(s) => s.hash(h),
+            Value::Array(items) => items.iter().for_each(|i| value(i, h)),
+            Value::Object(map) => map.iter().for_each(|(k, v)| {
+                k.hash(h);
+                value(v, h);
+            }),
+        }
+    }
+    finding.event_type.hash(h);
+    finding.fields.iter().for_each(|(k, v)| {
+        k.hash(h);
+        value(v, h);
+    });
 }

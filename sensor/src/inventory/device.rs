@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use fingerprints::{MacAddr, OuiMatch};
 use serde::Serialize;
 
+use super::evidence::Evidence;
 use crate::capture::Timestamp;
 use crate::decode::Vlans;
 use crate::extract::{BindingSource, RouterEvidence};
@@ -290,6 +291,8 @@ pub struct Device {
     /// router verdict (kept only until then).
     #[serde(skip)]
     pub forwarded: HashMap<IpAddr, Forwarded>,
+    /// What it said about itself, protocol by protocol.
+    pub evidence: Evidence,
 }
 
 /// Pairs of (local address, value) as the distinct values, sorted.
@@ -337,6 +340,7 @@ impl Device {
             vlans: HashSet::default(),
             router: RouterEvidenceSet::default(),
             forwarded: HashMap::default(),
+            evidence: Evidence::default(),
         }
     }
 
@@ -453,6 +457,8 @@ pub struct RemoteHost {
     pub flows: u64,
     /// Local peers (IP addresses) it exchanged traffic with.
     pub peers: CappedSet<IpAddr>,
+    /// What it said about itself (a server's certificate, its banners ...).
+    pub evidence: Evidence,
 }
 
 impl RemoteHost {
@@ -464,6 +470,7 @@ impl RemoteHost {
             via: CappedSet::default(),
             flows: 0,
             peers: CappedSet::default(),
+            evidence: Evidence::default(),
         }
     }
 

@@ -8,6 +8,7 @@
 
 mod batch;
 pub mod device;
+pub mod evidence;
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,9 +17,10 @@ use dashmap::DashMap;
 use fingerprints::{MacAddr, OuiRegistry};
 use serde::Serialize;
 
-pub use batch::{InventoryBatch, Sighting};
+pub use batch::{Claim, FiledClaim, InventoryBatch, Sighting};
 use device::Unheard;
 pub use device::{Device, Protocol, RemoteHost, ServicePort};
+use evidence::{Evidence, EvidenceCaps, Statement};
 
 type SharedMap<K, V> = DashMap<K, V, foldhash::fast::RandomState>;
 
@@ -39,6 +41,10 @@ pub struct InventoryConfig {
     pub max_peers: usize,
     /// Server ports kept per device.
     pub max_server_ports: usize,
+    /// Evidence items kept per device or remote host.
+    pub max_evidence: usize,
+    /// Distinct values kept per evidence field (hostnames, domains ...).
+    pub max_values_per_field: usize,
     /// A MAC forwarding traffic for this many IPv4 addresses it does not
     /// announce is a router (twice as many for IPv6, whose hosts have
     /// several addresses each).
@@ -53,6 +59,8 @@ impl Default for InventoryConfig {
             max_ips_per_device: 32,
             max_peers: 256,
             max_server_ports: 64,
+            max_evidence: 256,
+            max_values_per_field: 16,
             router_min_forwarded: 4,
         }
     }
@@ -64,6 +72,8 @@ struct Counters {
     devices_evicted: AtomicU64,
     remote_hosts_evicted: AtomicU64,
     unheard_dropped: AtomicU64,
+    evidence_evicted: AtomicU64,
+    claims_unplaced: AtomicU64,
 }
 
 /// The shared inventory.
@@ -91,6 +101,11 @@ pub struct InventorySnapshot {
     pub remote_hosts: Vec<RemoteHost>,
     pub devices_evicted: u64,
     pub remote_hosts_evicted: u64,
+    /// Evidence items dropped for the per-device caps.
+    pub evidence_evicted: u64,
+    /// Findings about a party that is neither a device nor a remote host
+    /// (a multicast receiver, a link-local address off its segment).
+    pub claims_unplaced: u64,
 }
 
 impl Inventory {
@@ -146,6 +161,9 @@ impl Inventory {
         for sighting in &batch.sightings {
             self.sighting(sighting);
         }
+        for filed in &batch.claims {
+            self.claim(filed, &mut batch.path);
+        }
         batch.clear();
         self.enforce_caps();
     }
@@ -159,15 +177,21 @@ impl Inventory {
                 d.keep_own_traffic();
             }
             d.ips.sort_by_key(|b| b.ip);
+            d.evidence.sort();
         }
         let mut remote_hosts: Vec<RemoteHost> =
             self.remote_hosts.iter().map(|h| h.clone()).collect();
         remote_hosts.sort_by_key(|h| h.ip);
+        for h in &mut remote_hosts {
+            h.evidence.sort();
+        }
         InventorySnapshot {
             devices,
             remote_hosts,
             devices_evicted: self.counters.devices_evicted.load(Ordering::Relaxed),
             remote_hosts_evicted: self.counters.remote_hosts_evicted.load(Ordering::Relaxed),
+            evidence_evicted: self.counters.evidence_evicted.load(Ordering::Relaxed),
+            claims_unplaced: self.counters.claims_unplaced.load(Ordering::Relaxed),
         }
     }
 
@@ -212,7 +236,6 @@ impl Inventory {
                 d.bind(ip, source, ts, self.config.max_ips_per_device);
                 // An address the device announces is its own, not one it forwards.
                 d.forwarded.remove(&ip);
-                let is_router_ip = self.router_ips.contains_key(&ip);
                 drop(d);
                 // The device announced it: it is no host behind a router, even
                 // if another worker's batch took it for one first.
@@ -223,17 +246,33 @@ impl Inventory {
                     self.announced.insert(ip, mac);
                 }
                 self.remote_hosts.remove(&ip);
-                if is_router_ip {
+                // Checked after the announcement is recorded: a worker
+                // recording the router address at the same time checks the
+                // announcements after recording it, so one of the two sees
+                // the other.
+                if self.router_ips.contains_key(&ip) {
                     self.promote(mac, RouterEvidence::DhcpRouterOption, ts);
                 }
             }
             Observation::Router { mac, evidence } => self.promote(mac, evidence, ts),
             Observation::RouterAddress { ip } => {
-                if self.router_ips.len() < MAX_ROUTER_IPS {
+                let new = !self.router_ips.contains_key(&ip);
+                if new && self.router_ips.len() < MAX_ROUTER_IPS {
                     self.router_ips.insert(ip, ());
                 }
-                let owner = self.announced.get(&ip).map(|m| *m);
-                if let Some(mac) = owner {
+                // Every device already bound to it (heard before the DHCP
+                // server named it; two may claim one address): looked for
+                // once per address, then each new binding checks the list.
+                let owners: Vec<MacAddr> = if new {
+                    self.devices
+                        .iter()
+                        .filter(|d| d.binding(ip).is_some())
+                        .map(|d| d.mac)
+                        .collect()
+                } else {
+                    self.announced.get(&ip).map(|m| *m).into_iter().collect()
+                };
+                for mac in owners {
                     self.promote(mac, RouterEvidence::DhcpRouterOption, ts);
                 }
             }
@@ -271,6 +310,11 @@ impl Inventory {
                     if forwards {
                         self.promote(mac, RouterEvidence::ForwardsTraffic, s.ts);
                     }
+                    // It sends from the address a DHCP server names as the
+                    // router, whichever of the two was heard first.
+                    if self.router_ips.contains_key(&s.src_ip) {
+                        self.promote(mac, RouterEvidence::DhcpRouterOption, s.ts);
+                    }
                 }
             }
             None => self.remote(s.src_ip, s.ts, None, s.dst_ip, opens_flow),
@@ -301,6 +345,63 @@ impl Inventory {
             }
             None if s.src_mac.is_none() => self.remote(s.dst_ip, s.ts, None, s.src_ip, opens_flow),
             None => {}
+        }
+    }
+
+    /// Files what a protocol said under the device or remote host it is
+    /// about. A router's MAC carries the words of the hosts behind it:
+    /// those go to the remote host of the address, unless the router owns it.
+    fn claim(&self, filed: &FiledClaim, path: &mut String) {
+        let c = &filed.claim;
+        let caps = EvidenceCaps {
+            items: self.config.max_evidence,
+            values_per_field: self.config.max_values_per_field,
+        };
+        let record = |evidence: &mut Evidence, path: &mut String| {
+            let mut evicted = 0;
+            c.finding.for_each_leaf(path, |field, value| {
+                if is_evidence(field) {
+                    evicted += evidence.record(
+                        &Statement {
+                            protocol: c.finding.event_type,
+                            field,
+                            value,
+                            first: filed.first,
+                            last: c.ts,
+                            count: filed.count,
+                            flow_id: c.flow_id,
+                        },
+                        caps,
+                    );
+                }
+            });
+            self.counters
+                .evidence_evicted
+                .fetch_add(evicted, Ordering::Relaxed);
+        };
+        if let Some(mac) = c.mac.filter(|m| m.is_unicast()) {
+            let device = if c.named {
+                Some(self.device_entry(mac, c.ts))
+            } else {
+                self.devices.get_mut(&mac)
+            };
+            if let Some(mut d) = device {
+                let own = c.ip.is_none_or(|ip| {
+                    !d.is_router() || d.binding(ip).is_some_and(|b| b.is_announced())
+                });
+                if own {
+                    record(&mut d.evidence, path);
+                    return;
+                }
+            }
+        }
+        match c.ip.and_then(|ip| self.remote_entry(ip, c.ts)) {
+            Some(mut host) => record(&mut host.evidence, path),
+            None => {
+                self.counters
+                    .claims_unplaced
+                    .fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 
@@ -461,6 +562,16 @@ impl Inventory {
             &self.counters.remote_hosts_evicted,
         );
     }
+}
+
+/// Fields that change with every message (transaction and message ids)
+/// say nothing about who sent it: they stay in the events only.
+fn is_evidence(path: &str) -> bool {
+    let last = path.rsplit('.').next().unwrap_or(path);
+    !matches!(
+        last,
+        "id" | "transaction_id" | "message_id" | "elapsed_time"
+    )
 }
 
 fn evict_oldest<K, V>(

@@ -98,13 +98,7 @@ impl Sensor {
                 .enumerate()
                 .map(|(id, mut source)| {
                     scope.spawn(move || {
-                        let mut worker = Worker::new(
-                            id,
-                            total_workers,
-                            self.flows,
-                            &self.inventory,
-                            self.events.as_ref(),
-                        );
+                        let mut worker = Worker::new(id, total_workers, self);
                         let mut error = None;
                         while !stop.load(Ordering::Relaxed) {
                             match source.next_packet() {

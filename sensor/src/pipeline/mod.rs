@@ -11,17 +11,21 @@ use std::time::{Duration, Instant};
 
 use crate::capture::{CaptureError, MergedFiles, Packet};
 use crate::export::eve::EventOutput;
+use crate::extract::ExtractConfig;
 use crate::flow::{FlowConfig, Shares};
 use crate::inventory::Inventory;
 use dispatch::{Batch, Dispatcher, WhenFull};
+use fingerprints::proto::Knowledge;
 
 pub use worker::{Worker, WorkerStats};
 
-/// Everything the packet path shares: settings, the inventory it fills,
-/// and where events go.
+/// Everything the packet path shares: settings, the knowledge parsers
+/// match against, the inventory it fills, and where events go.
 pub struct Sensor {
     pub workers: usize,
     pub flows: FlowConfig,
+    pub extract: ExtractConfig,
+    pub knowledge: Knowledge,
     pub inventory: Inventory,
     pub events: Option<EventOutput>,
 }
@@ -59,15 +63,22 @@ pub trait RunObserver: Sync {
 }
 
 impl Sensor {
+    /// One worker, no events, default caps, no p0f signatures (tests,
+    /// benchmarks).
+    pub fn new(flows: FlowConfig, inventory: Inventory) -> Sensor {
+        Sensor {
+            workers: 1,
+            flows,
+            extract: ExtractConfig::default(),
+            knowledge: Knowledge::default(),
+            inventory,
+            events: None,
+        }
+    }
+
     /// Worker `id` of this sensor's workers.
     pub fn worker(&self, id: usize) -> Worker<'_> {
-        Worker::new(
-            id,
-            self.workers,
-            self.flows,
-            &self.inventory,
-            self.events.as_ref(),
-        )
+        Worker::new(id, self.workers, self)
     }
 
     /// Reads capture files (merged in time order) through the workers.

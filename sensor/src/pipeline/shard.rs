@@ -110,7 +110,12 @@ mod tests {
                 packets += 1;
                 if let Some(key) = plain_flow_key(&p) {
                     shortcut += 1;
-                    let view = decode::decode(&p).expect("a packet with a plain key decodes");
+                    // A packet the full decode rejects (a TCP header shorter
+                    // than it says, in the fuzzing captures) is counted as a
+                    // decode error by whichever worker gets it.
+                    let Ok(view) = decode::decode(&p) else {
+                        continue;
+                    };
                     let full = FlowPacket::new(p.ts, 0, &view).map(|f| f.key);
                     assert_eq!(Some(key), full, "{}: packet {packets}", path.display());
                 }

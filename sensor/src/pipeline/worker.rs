@@ -4,12 +4,15 @@
 
 use serde::Serialize;
 
+use fingerprints::proto::About;
+
+use super::Sensor;
 use crate::capture::{Packet, Timestamp};
 use crate::decode::{self, DecodeError, Network, PacketView};
-use crate::export::eve::{EventBuffer, EventOutput};
-use crate::extract;
-use crate::flow::{EndReason, Flow, FlowConfig, FlowCounters, FlowPacket, FlowTracker, Touched};
-use crate::inventory::{Inventory, InventoryBatch, Sighting};
+use crate::export::eve::{EventBuffer, Header};
+use crate::extract::{self, ExtractCounters, Extractor, Said};
+use crate::flow::{EndReason, Flow, FlowCounters, FlowPacket, FlowTracker, Touched};
+use crate::inventory::{Claim, Inventory, InventoryBatch, Sighting};
 
 /// How often idle flows are expired and buffered inventory updates and
 /// events handed on: every second of packet time (the clock, live) once
@@ -37,6 +40,13 @@ pub struct WorkerStats {
     pub decode_errors: [u64; DecodeError::ALL.len()],
     pub flows: FlowCounters,
     pub flow_events: u64,
+    /// Events of what protocols said (tls, dhcp, lldp ...).
+    pub protocol_events: u64,
+    /// Findings filed as evidence in the inventory.
+    pub claims_filed: u64,
+    /// The application layer: findings and parse errors by protocol,
+    /// reassembly.
+    pub extract: ExtractCounters,
 }
 
 impl WorkerStats {
@@ -58,6 +68,9 @@ impl WorkerStats {
         self.flows.evicted += other.flows.evicted;
         self.flows.live += other.flows.live;
         self.flow_events += other.flow_events;
+        self.protocol_events += other.protocol_events;
+        self.claims_filed += other.claims_filed;
+        self.extract.add(&other.extract);
     }
 
     pub fn decode_error_total(&self) -> u64 {
@@ -85,21 +98,78 @@ fn decode_errors_by_name<S: serde::Serializer>(
     )
 }
 
-/// A flow ends: its last traffic goes to the devices, its event out.
-fn finish_flow(
-    mut flow: Flow,
-    reason: EndReason,
-    batch: &mut InventoryBatch,
-    events: &mut EventBuffer<'_>,
-) {
-    batch.flow_traffic(&mut flow);
-    events.flow(&flow, reason);
+/// Where a worker's results go: the inventory batch, events, and the
+/// application layer (which has the last word on a flow that ends).
+struct Outputs<'a> {
+    batch: InventoryBatch,
+    events: EventBuffer<'a>,
+    extractor: Extractor<'a>,
+}
+
+impl Outputs<'_> {
+    /// A flow ends: what its streams still hold is parsed, its last traffic
+    /// goes to the devices, its event out.
+    fn finish_flow(&mut self, mut flow: Flow, reason: EndReason) {
+        self.extractor.flow_end(&mut flow);
+        self.report_flow(&flow, flow.end);
+        self.batch.flow_traffic(&mut flow);
+        self.events.flow(&flow, reason);
+    }
+
+    /// What the protocols said in `flow`: events, and evidence about the
+    /// speaker (or the party it names).
+    fn report_flow(&mut self, flow: &Flow, ts: Timestamp) {
+        for Said { finding, to_server } in self.extractor.said.drain(..) {
+            self.events
+                .finding(Header::of_flow(flow, finding.event_type, ts), &finding);
+            let client = (flow.client_mac, flow.client.ip);
+            let server = (flow.server_mac, flow.server.ip);
+            let (sender, receiver) = if to_server {
+                (client, server)
+            } else {
+                (server, client)
+            };
+            let ((mac, ip), named) = match finding.about {
+                About::Sender => ((sender.0, Some(sender.1)), false),
+                About::Receiver => ((receiver.0, Some(receiver.1)), false),
+                About::Mac(mac) => ((Some(mac), None), true),
+            };
+            self.batch.claim(Claim {
+                ts,
+                flow_id: Some(flow.id),
+                mac,
+                ip,
+                named,
+                finding,
+            });
+        }
+    }
+
+    /// What the protocols said in a frame outside IP.
+    fn report_frame(&mut self, view: &PacketView<'_>, ts: Timestamp) {
+        for Said { finding, .. } in self.extractor.said.drain(..) {
+            self.events
+                .finding(Header::of_frame(view, finding.event_type, ts), &finding);
+            let (mac, named) = match finding.about {
+                About::Sender => (view.src_mac, false),
+                About::Receiver => (view.dst_mac, false),
+                About::Mac(mac) => (Some(mac), true),
+            };
+            self.batch.claim(Claim {
+                ts,
+                flow_id: None,
+                mac,
+                ip: None,
+                named,
+                finding,
+            });
+        }
+    }
 }
 
 pub struct Worker<'a> {
     flows: FlowTracker,
-    batch: InventoryBatch,
-    events: EventBuffer<'a>,
+    out: Outputs<'a>,
     inventory: &'a Inventory,
     stats: WorkerStats,
     next_housekeeping: Timestamp,
@@ -111,18 +181,17 @@ pub struct Worker<'a> {
 }
 
 impl<'a> Worker<'a> {
-    pub fn new(
-        id: usize,
-        workers: usize,
-        flow_config: FlowConfig,
-        inventory: &'a Inventory,
-        events: Option<&'a EventOutput>,
-    ) -> Worker<'a> {
+    /// Worker `id` of `workers`, on the sensor's settings, inventory and
+    /// event output.
+    pub fn new(id: usize, workers: usize, sensor: &'a Sensor) -> Worker<'a> {
         Worker {
-            flows: FlowTracker::new(flow_config, id, workers),
-            batch: InventoryBatch::default(),
-            events: EventBuffer::new(events),
-            inventory,
+            flows: FlowTracker::new(sensor.flows, id, workers),
+            out: Outputs {
+                batch: InventoryBatch::default(),
+                events: EventBuffer::new(sensor.events.as_ref()),
+                extractor: Extractor::new(&sensor.knowledge, sensor.extract),
+            },
+            inventory: &sensor.inventory,
             stats: WorkerStats::default(),
             next_housekeeping: Timestamp::default(),
             since_housekeeping: 0,
@@ -143,7 +212,13 @@ impl<'a> Worker<'a> {
     fn count(&mut self, packet: &Packet<'_>) {
         self.stats.packets += 1;
         self.stats.bytes += packet.data.len() as u64;
-        self.stats.first_packet.get_or_insert(packet.ts);
+        // The earliest, not the first read: captures are not always in
+        // time order.
+        self.stats.first_packet = Some(
+            self.stats
+                .first_packet
+                .map_or(packet.ts, |t| t.min(packet.ts)),
+        );
         self.stats.last_packet = self.stats.last_packet.max(Some(packet.ts));
     }
 
@@ -156,43 +231,66 @@ impl<'a> Worker<'a> {
     fn handle(&mut self, packet: &Packet<'_>, view: &PacketView<'_>) {
         self.count(packet);
         let len = packet.data.len() as u32;
-        let batch = &mut self.batch;
+        let batch = &mut self.out.batch;
         extract::observe(view, packet.ts, &mut |ts, o| batch.observation(ts, o));
         let touched = match &view.network {
-            Network::Ip(_) => match FlowPacket::new(packet.ts, len, view) {
-                Some(fp) => Some(self.flow_packet(&fp)),
+            Network::Ip(ip) => match FlowPacket::new(packet.ts, len, view) {
+                Some(fp) => {
+                    let touched = self.flow_packet(&fp);
+                    if let Some(flow) = self.flows.newest_mut() {
+                        self.out.extractor.syn(flow, ip);
+                        self.out.extractor.packet(flow, touched.to_server, view);
+                        if !self.out.extractor.said.is_empty() {
+                            self.out.report_flow(flow, packet.ts);
+                        }
+                    }
+                    Some(touched)
+                }
                 None => {
                     self.stats.later_fragments += 1;
                     None
                 }
             },
-            _ => {
+            Network::Other {
+                ether_type,
+                payload,
+            } => {
+                self.stats.non_ip += 1;
+                self.out.extractor.frame(view, *ether_type, payload);
+                if !self.out.extractor.said.is_empty() {
+                    self.out.report_frame(view, packet.ts);
+                }
+                None
+            }
+            Network::Arp(_) => {
                 self.stats.non_ip += 1;
                 None
             }
         };
         // Flows carry their own traffic counts, credited to devices at each
         // housekeeping; a flow's protocols can only be new with a direction.
+        let batch = &mut self.out.batch;
         match touched {
-            None => self.batch.frame(view, packet.ts, len),
-            Some(t) if t.other_macs => self.batch.frame(view, packet.ts, len),
-            Some(t) if t.first_in_direction => self.batch.protocols(view, packet.ts),
+            None => batch.frame(view, packet.ts, len),
+            Some(t) if t.other_macs => batch.frame(view, packet.ts, len),
+            Some(t) if t.first_in_direction => batch.protocols(view, packet.ts),
             Some(_) => {}
         }
-        if self.batch.is_full() {
-            self.inventory.apply(&mut self.batch);
+        if batch.is_full() {
+            self.stats.claims_filed += batch.claims() as u64;
+            self.inventory.apply(batch);
         }
     }
 
     /// Adds a packet to its flow; when it opens a direction, the inventory
     /// learns who talks to whom.
     fn flow_packet(&mut self, fp: &FlowPacket) -> Touched {
-        let (events, batch) = (&mut self.events, &mut self.batch);
-        let touched = self.flows.update(fp, &mut |flow, reason| {
-            finish_flow(flow, reason, batch, events)
-        });
+        let out = &mut self.out;
+        let touched = self
+            .flows
+            .update(fp, &mut |flow, reason| out.finish_flow(flow, reason));
         if touched.first_in_direction {
-            self.batch.sighting(Sighting {
+            self.out.batch.sighting(Sighting {
                 ts: fp.ts,
                 src_mac: fp.src_mac,
                 src_ip: fp.src.ip,
@@ -238,38 +336,41 @@ impl<'a> Worker<'a> {
     fn housekeeping(&mut self, now: Timestamp) {
         self.next_housekeeping = Timestamp(now.0.saturating_add(HOUSEKEEPING_NS));
         self.since_housekeeping = 0;
-        let (events, batch) = (&mut self.events, &mut self.batch);
-        self.flows.expire(now, &mut |flow, reason| {
-            finish_flow(flow, reason, batch, events)
-        });
+        let out = &mut self.out;
         self.flows
-            .visit_active_since(self.last_credit, |flow| batch.flow_traffic(flow));
+            .expire(now, &mut |flow, reason| out.finish_flow(flow, reason));
+        self.flows
+            .visit_active_since(self.last_credit, |flow| out.batch.flow_traffic(flow));
         self.last_credit = now;
-        if !self.batch.is_empty() {
-            self.inventory.apply(&mut self.batch);
+        if !out.batch.is_empty() {
+            self.stats.claims_filed += out.batch.claims() as u64;
+            self.inventory.apply(&mut out.batch);
         }
-        self.events.flush();
+        out.events.flush();
     }
 
     /// Ends every flow and hands over what is left; returns the counts.
     pub fn finish(mut self) -> WorkerStats {
-        let (events, batch) = (&mut self.events, &mut self.batch);
+        let out = &mut self.out;
         // Flows already past their timeout at the end of the stream time
         // out, whenever the last housekeeping happened to run.
         self.flows.expire(self.clock, &mut |flow, reason| {
-            finish_flow(flow, reason, batch, events)
+            out.finish_flow(flow, reason)
         });
         self.flows
-            .drain(&mut |flow, reason| finish_flow(flow, reason, batch, events));
-        self.inventory.apply(&mut self.batch);
-        self.events.flush();
+            .drain(&mut |flow, reason| out.finish_flow(flow, reason));
+        self.stats.claims_filed += out.batch.claims() as u64;
+        self.inventory.apply(&mut out.batch);
+        out.events.flush();
         self.stats()
     }
 
     pub fn stats(&self) -> WorkerStats {
         WorkerStats {
             flows: self.flows.counters(),
-            flow_events: self.events.flows,
+            flow_events: self.out.events.flows,
+            protocol_events: self.out.events.findings,
+            extract: self.out.extractor.counters,
             ..self.stats
         }
     }
@@ -279,17 +380,21 @@ impl<'a> Worker<'a> {
 mod tests {
     use super::*;
     use crate::capture::LinkType;
+    use crate::flow::FlowConfig;
     use crate::inventory::InventoryConfig;
 
     /// Pinned by the fuzzer: a pcapng timestamp can reach the last second a
     /// `Timestamp` holds, where scheduling the next housekeeping overflowed.
     #[test]
     fn packets_at_the_end_of_time_are_processed() {
-        let inventory = Inventory::new(
-            InventoryConfig::default(),
-            fingerprints::OuiRegistry::default(),
+        let sensor = Sensor::new(
+            FlowConfig::offline(),
+            Inventory::new(
+                InventoryConfig::default(),
+                fingerprints::OuiRegistry::default(),
+            ),
         );
-        let mut worker = Worker::new(0, 1, FlowConfig::offline(), &inventory, None);
+        let mut worker = Worker::new(0, 1, &sensor);
         let frame = [0u8; 60];
         for ts in [u64::MAX - 5, u64::MAX] {
             worker.process(&Packet {

@@ -133,6 +133,10 @@ const KNOWN: &[(&str, &str)] = &[
     // Five packets over 34 hours: the offline idle timeout (1 h) ends the
     // flow between them; nDPI never times flows out when reading files.
     ("4in4tunnel.pcap", "10.10.100.25:62367"),
+    // A capture of Wireshark's fuzz tests, its headers corrupted on
+    // purpose: nDPI drops more of its frames than mirador, which rejects
+    // ten as decode errors and counts the rest where their ports put them.
+    ("fuzz-2006-06-26-2594.pcap", ""),
 ];
 
 #[test]

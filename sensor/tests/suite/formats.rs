@@ -48,6 +48,10 @@ fn eve_time(epoch: &str) -> String {
     )
 }
 
+/// Fixtures whose frames were corrupted on purpose (Wireshark's fuzz-test
+/// corpus), with the number of frames mirador cannot decode.
+const CORRUPT: &[(&str, u64)] = &[("ndpi/fuzz-2006-06-26-2594.pcap", 10)];
+
 #[test]
 fn every_fixture_is_read_whole_as_tshark_reads_it() {
     let Some(tshark) = tool("tshark", "every_fixture_is_read_whole_as_tshark_reads_it") else {
@@ -86,7 +90,11 @@ fn every_fixture_is_read_whole_as_tshark_reads_it() {
             .as_object()
             .map(|m| m.values().filter_map(|v| v.as_u64()).sum())
             .unwrap_or(0);
-        if errors > 0 {
+        let corrupt_on_purpose = CORRUPT
+            .iter()
+            .find(|(name, _)| cap.ends_with(name))
+            .map_or(0, |(_, n)| *n);
+        if errors != corrupt_on_purpose {
             problems.push(format!("{errors} decode errors"));
         }
         problems

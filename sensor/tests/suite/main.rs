@@ -9,6 +9,7 @@ mod bad_input;
 mod caps;
 mod flows_ndpi;
 mod formats;
+mod identity;
 mod inventory_iot;
 mod live;
 mod merge;

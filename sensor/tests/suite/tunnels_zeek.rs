@@ -88,10 +88,11 @@ fn inner_conversations_match_zeek() {
     let mut failures = Vec::new();
     for entry in std::fs::read_dir(dir.join("baseline")).expect("zeek baselines") {
         let log = entry.expect("entry").path();
-        let name = log
-            .file_name()
-            .map(|n| n.to_string_lossy().replace(".conn.log", ""))
-            .unwrap_or_default();
+        let file_name = log.file_name().unwrap_or_default().to_string_lossy();
+        // The directory also holds other logs (x509.log, for certificates).
+        let Some(name) = file_name.strip_suffix(".conn.log").map(str::to_string) else {
+            continue;
+        };
         let run = analyze(&[dir.join(format!("{name}.pcap"))], &["--quiet"]);
         let flows = flows_by_id(&run);
         for conn in zeek_conns(&std::fs::read_to_string(&log).expect("conn.log")) {

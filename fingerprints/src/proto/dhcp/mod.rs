@@ -204,10 +204,215 @@ impl<'a> Iterator for DhcpOptions<'a> {
     }
 }
 
-/// DHCP events and evidence (filled by the identity-evidence work).
-pub const DISSECTORS: &[super::Dissector] = &[];
+/// DHCP messages become `dhcp` events: a client's about its hardware
+/// address, a server's about itself plus, for the address it hands out,
+/// about the client.
+pub const DISSECTORS: &[super::Dissector] = &[super::Dissector {
+    name: "dhcp",
+    probe,
+    parse: super::Parse::Message(parse_message),
+}];
+
+fn probe(context: &super::Context, _first: &[u8]) -> bool {
+    context.carrier == super::Carrier::Udp && context.either_port(&[SERVER_PORT, CLIENT_PORT])
+}
+
+impl From<DhcpError> for super::ParseError {
+    fn from(e: DhcpError) -> super::ParseError {
+        match e {
+            DhcpError::Truncated(_) => super::ParseError::Truncated("dhcp header"),
+            DhcpError::NoMagicCookie => super::ParseError::Malformed("dhcp magic cookie"),
+            DhcpError::OptionOverrun { .. } => super::ParseError::Truncated("dhcp option"),
+        }
+    }
+}
+
+impl MessageType {
+    /// The name Suricata gives it in `dhcp.dhcp_type`.
+    pub fn name(self) -> &'static str {
+        match self {
+            MessageType::Discover => "discover",
+            MessageType::Offer => "offer",
+            MessageType::Request => "request",
+            MessageType::Decline => "decline",
+            MessageType::Ack => "ack",
+            MessageType::Nak => "nak",
+            MessageType::Release => "release",
+            MessageType::Inform => "inform",
+            MessageType::Other(_) => "unknown",
+        }
+    }
+}
+
+/// Option text as a string: lossy UTF-8, trailing NULs cut.
+fn text(data: &[u8]) -> String {
+    let end = data.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    String::from_utf8_lossy(data.get(..end).unwrap_or_default()).into_owned()
+}
+
+fn hex_colons(data: &[u8]) -> String {
+    data.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+fn ipv4_list(data: &[u8]) -> Vec<String> {
+    data.chunks_exact(4)
+        .map(|c| Ipv4Addr::new(c[0], c[1], c[2], c[3]).to_string())
+        .collect()
+}
+
+fn non_zero(ip: Ipv4Addr) -> Option<String> {
+    (!ip.is_unspecified()).then(|| ip.to_string())
+}
+
+/// User class (RFC 3004): length-prefixed instances; many clients send one
+/// bare string instead.
+fn user_class(data: &[u8]) -> String {
+    let mut parts = Vec::new();
+    let mut rest = data;
+    while let Some((&len, tail)) = rest.split_first() {
+        match tail.get(..usize::from(len)) {
+            Some(part) if len > 0 => {
+                parts.push(text(part));
+                rest = tail.get(usize::from(len)..).unwrap_or_default();
+            }
+            _ => return text(data),
+        }
+    }
+    parts.join(",")
+}
+
+fn parse_message(
+    _knowledge: &super::Knowledge,
+    context: &super::Context,
+    bytes: &[u8],
+    out: &mut Vec<super::Finding>,
+) -> Result<(), super::ParseError> {
+    use super::{About, Finding};
+    let m = DhcpMessage::parse(bytes)?;
+    // A broken option ends the list; what came before it still counts.
+    let options: Vec<DhcpOption> = m.options().map_while(Result::ok).collect();
+    let reply = m.op() == 2;
+    let chaddr = m.client_mac();
+    let mut client = Finding::new("dhcp", chaddr.map_or(About::Sender, About::Mac));
+    let mut server = Finding::new("dhcp", About::Sender);
+    let kind = if reply { "reply" } else { "request" };
+    let dhcp_type = m.message_type().map(MessageType::name);
+    for f in [&mut client, &mut server] {
+        f.set("type", kind);
+        f.set("id", m.xid());
+        f.set("dhcp_type", dhcp_type);
+    }
+    client.set("client_mac", chaddr.map(|m| m.to_string()));
+    client.set("client_ip", non_zero(m.client_ip()));
+    if reply {
+        client.set("assigned_ip", non_zero(m.your_ip()));
+    }
+    client.set("relay_ip", non_zero(m.relay_ip()));
+    let order: Vec<u8> = options.iter().map(|o| o.code).collect();
+    // In a reply every option is the server's; in a request the client's.
+    let own = if reply { &mut server } else { &mut client };
+    own.set("option_order", order);
+    for o in &options {
+        let d = o.data;
+        match o.code {
+            12 => {
+                client.set("hostname", text(d));
+            }
+            81 => {
+                // Flags, two obsolete RCODE bytes, then the name (RFC 4702).
+                let wire = d.first().is_some_and(|flags| flags & 0x04 != 0);
+                client.set("fqdn", d.get(3..).map(|name| fqdn_text(name, wire)));
+            }
+            50 => {
+                client.set("requested_ip", ipv4_list(d).into_iter().next());
+            }
+            61 => {
+                client.set("client_id", hex_colons(d));
+            }
+            60 => {
+                let own = if reply { &mut server } else { &mut client };
+                own.set("vendor_class_identifier", text(d));
+            }
+            55 => {
+                let own = if reply { &mut server } else { &mut client };
+                own.set("params", d.to_vec());
+                own.set(
+                    "fingerprint",
+                    d.iter().map(u8::to_string).collect::<Vec<_>>().join(","),
+                );
+            }
+            57 => {
+                if let Ok(size) = <[u8; 2]>::try_from(d) {
+                    client.set("max_msg_size", u16::from_be_bytes(size));
+                }
+            }
+            77 => {
+                client.set("user_class", user_class(d));
+            }
+            54 if reply => {
+                server.set("server_id", ipv4_list(d).into_iter().next());
+            }
+            3 if reply => {
+                server.set("routers", ipv4_list(d));
+            }
+            6 if reply => {
+                server.set("dns_servers", ipv4_list(d));
+            }
+            1 if reply => {
+                server.set("subnet_mask", ipv4_list(d).into_iter().next());
+            }
+            51 if reply => {
+                if let Ok(secs) = <[u8; 4]>::try_from(d) {
+                    server.set("lease_time", u32::from_be_bytes(secs));
+                }
+            }
+            _ => {}
+        }
+    }
+    let _ = context;
+    if reply {
+        out.push(server);
+        // Without a hardware address the client facts have no subject.
+        if chaddr.is_some() {
+            out.push(client);
+        }
+    } else {
+        out.push(client);
+    }
+    Ok(())
+}
+
+/// Option 81's name: DNS wire format when the E flag is set, else ASCII.
+fn fqdn_text(name: &[u8], wire: bool) -> String {
+    if !wire {
+        return text(name);
+    }
+    let mut labels = Vec::new();
+    let mut rest = name;
+    while let Some((&len, tail)) = rest.split_first() {
+        if len == 0 {
+            return labels.join(".");
+        }
+        match tail.get(..usize::from(len)) {
+            Some(label) if len < 64 => {
+                labels.push(text(label));
+                rest = tail.get(usize::from(len)..).unwrap_or_default();
+            }
+            _ => return text(name),
+        }
+    }
+    if labels.is_empty() {
+        text(name)
+    } else {
+        labels.join(".")
+    }
+}
 
 #[cfg(test)]
+#[allow(clippy::expect_used)]
 mod tests {
     use super::*;
 
@@ -270,5 +475,140 @@ mod tests {
         let bytes = message(&[53]);
         let m = DhcpMessage::parse(&bytes).expect("header is valid");
         assert_eq!(m.message_type(), None);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod dissector_tests {
+    use super::*;
+    use crate::proto::{About, Finding, Knowledge};
+    use crate::testing::messages;
+
+    fn findings(capture: &str) -> Vec<(crate::testing::Message, Vec<Finding>)> {
+        let knowledge = Knowledge::default();
+        messages(capture)
+            .into_iter()
+            .filter(|m| (DISSECTORS[0].probe)(&m.context, &m.bytes))
+            .map(|m| {
+                let mut out = Vec::new();
+                let crate::proto::Parse::Message(parse) = DISSECTORS[0].parse else {
+                    panic!("message parser")
+                };
+                parse(&knowledge, &m.context, &m.bytes, &mut out).expect("parses");
+                (m, out)
+            })
+            .collect()
+    }
+
+    /// `[Name: value]` of an nDPI flow line.
+    fn ndpi_field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
+        let start = line.find(&format!("[{name}: "))? + name.len() + 3;
+        let len = line[start..].find(']')?;
+        Some(&line[start..start + len])
+    }
+
+    /// The DHCP fingerprint (option 55), class id (60) and host name (12)
+    /// of every client nDPI reports equal nDPI's.
+    #[test]
+    fn fingerprint_class_and_hostname_equal_ndpi() {
+        let mut compared = 0;
+        for capture in [
+            "ndpi/whatsapp_login_chat.pcap",
+            "ndpi/fuzz-2006-06-26-2594.pcap",
+            "ndpi/android.pcap",
+        ] {
+            let expected = std::fs::read_to_string(crate::testing::capture(&format!(
+                "ndpi/result/{}.out",
+                capture.trim_start_matches("ndpi/")
+            )))
+            .unwrap();
+            let all = findings(capture);
+            for line in expected.lines().filter(|l| l.contains("DHCP Fingerprint")) {
+                let client = line.split_whitespace().nth(2).unwrap();
+                let (ip, port) = client.rsplit_once(':').unwrap();
+                let ours = all
+                    .iter()
+                    .filter(|(m, _)| {
+                        m.src_ip.unwrap().to_string() == ip
+                            && m.context.src_port.to_string() == port
+                    })
+                    .flat_map(|(_, f)| f)
+                    .find(|f| f.fields.contains_key("fingerprint"))
+                    .unwrap_or_else(|| panic!("{capture}: no fingerprint for {client}"));
+                assert_eq!(
+                    ours.fields["fingerprint"],
+                    ndpi_field(line, "DHCP Fingerprint").unwrap(),
+                    "{capture}"
+                );
+                assert_eq!(
+                    ours.fields
+                        .get("vendor_class_identifier")
+                        .and_then(|v| v.as_str()),
+                    ndpi_field(line, "DHCP Class Ident"),
+                    "{capture}"
+                );
+                // nDPI prints host names lowercased.
+                assert_eq!(
+                    ours.fields
+                        .get("hostname")
+                        .and_then(|v| v.as_str())
+                        .map(str::to_lowercase)
+                        .as_deref(),
+                    ndpi_field(line, "Hostname/SNI"),
+                    "{capture}"
+                );
+                assert!(matches!(ours.about, About::Mac(_)));
+                compared += 1;
+            }
+        }
+        assert_eq!(compared, 3);
+    }
+
+    /// The ACK of fuzz-2006-06-26-2594.pcap as tshark decodes it (frame 485:
+    /// yiaddr 192.168.1.2 for 00:e0:ed:01:6e:bd, server and router
+    /// 192.168.1.1).
+    #[test]
+    fn server_reply_splits_server_and_client_facts() {
+        let all = findings("ndpi/fuzz-2006-06-26-2594.pcap");
+        let (_, ack) = all.iter().find(|(m, _)| m.frame == 485).unwrap();
+        assert_eq!(ack.len(), 2);
+        let server = &ack[0];
+        assert_eq!(server.about, About::Sender);
+        assert_eq!(server.fields["dhcp_type"], "ack");
+        assert_eq!(server.fields["type"], "reply");
+        assert_eq!(server.fields["server_id"], "192.168.1.1");
+        assert_eq!(server.fields["routers"], serde_json::json!(["192.168.1.1"]));
+        assert!(!server.fields.contains_key("assigned_ip"));
+        let client = &ack[1];
+        let mac: MacAddr = MacAddr([0x00, 0xe0, 0xed, 0x01, 0x6e, 0xbd]);
+        assert_eq!(client.about, About::Mac(mac));
+        assert_eq!(client.fields["assigned_ip"], "192.168.1.2");
+        assert_eq!(client.fields["client_mac"], "00:e0:ed:01:6e:bd");
+    }
+
+    #[test]
+    fn garbage_is_an_error_and_truncated_options_keep_what_came_before() {
+        let knowledge = Knowledge::default();
+        let all = messages("ndpi/fuzz-2006-06-26-2594.pcap");
+        let request = all.iter().find(|m| m.frame == 484).unwrap();
+        let mut out = Vec::new();
+        for len in 0..request.bytes.len() {
+            out.clear();
+            let r = parse_message(
+                &knowledge,
+                &request.context,
+                &request.bytes[..len],
+                &mut out,
+            );
+            assert_eq!(r.is_err(), len < 240, "{len}");
+        }
+        let mut bytes = request.bytes.clone();
+        for b in bytes.iter_mut().skip(240) {
+            *b = 0xfe;
+        }
+        out.clear();
+        parse_message(&knowledge, &request.context, &bytes, &mut out).unwrap();
+        assert!(!out[0].fields.contains_key("hostname"));
     }
 }

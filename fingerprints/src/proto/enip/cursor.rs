@@ -1,0 +1,84 @@
+//! A bounds-checked reader over packet bytes, shared by the OT protocol
+//! modules: every read says what was truncated instead of panicking.
+
+use crate::proto::ParseError;
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    pub(crate) fn new(buf: &'a [u8]) -> Cursor<'a> {
+        Cursor { buf, pos: 0 }
+    }
+
+    pub(crate) fn remaining(&self) -> usize {
+        self.buf.len().saturating_sub(self.pos)
+    }
+
+    pub(crate) fn rest(&self) -> &'a [u8] {
+        self.buf.get(self.pos..).unwrap_or_default()
+    }
+
+    pub(crate) fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], ParseError> {
+        let end = self.pos.checked_add(n).ok_or(ParseError::Truncated(what))?;
+        let bytes = self
+            .buf
+            .get(self.pos..end)
+            .ok_or(ParseError::Truncated(what))?;
+        self.pos = end;
+        Ok(bytes)
+    }
+
+    pub(crate) fn skip(&mut self, n: usize, what: &'static str) -> Result<(), ParseError> {
+        self.take(n, what).map(|_| ())
+    }
+
+    pub(crate) fn u8(&mut self, what: &'static str) -> Result<u8, ParseError> {
+        Ok(self.take(1, what)?.first().copied().unwrap_or_default())
+    }
+
+    fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], ParseError> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N, what)?);
+        Ok(out)
+    }
+
+    pub(crate) fn u16be(&mut self, what: &'static str) -> Result<u16, ParseError> {
+        Ok(u16::from_be_bytes(self.array(what)?))
+    }
+
+    pub(crate) fn u16le(&mut self, what: &'static str) -> Result<u16, ParseError> {
+        Ok(u16::from_le_bytes(self.array(what)?))
+    }
+
+    pub(crate) fn u32be(&mut self, what: &'static str) -> Result<u32, ParseError> {
+        Ok(u32::from_be_bytes(self.array(what)?))
+    }
+
+    pub(crate) fn u32le(&mut self, what: &'static str) -> Result<u32, ParseError> {
+        Ok(u32::from_le_bytes(self.array(what)?))
+    }
+}
+
+/// Text as a device wrote it: lossy UTF-8, trailing NULs and spaces cut.
+pub(crate) fn text(bytes: &[u8]) -> String {
+    let end = bytes
+        .iter()
+        .rposition(|&b| b != 0 && b != b' ')
+        .map_or(0, |i| i + 1);
+    let bytes = bytes.get(..end).unwrap_or_default();
+    let cut = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(bytes.get(..cut).unwrap_or_default()).into_owned()
+}
+
+/// Adds `value` to a small sorted set kept as a vector, up to `cap` entries.
+pub(crate) fn insert_bounded<T: Ord>(set: &mut Vec<T>, value: T, cap: usize) {
+    if let Err(at) = set.binary_search(&value)
+        && set.len() < cap
+    {
+        set.insert(at, value);
+    }
+}
