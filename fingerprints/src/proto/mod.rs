@@ -12,6 +12,7 @@ pub mod bacnet;
 pub mod banner;
 pub mod cdp;
 pub mod coap;
+pub(crate) mod cursor;
 pub mod dhcp;
 pub mod dhcpv6;
 pub mod dnp3;
@@ -150,6 +151,30 @@ impl Finding {
         });
         out
     }
+}
+
+/// `2024-01-31T12:00:00` from a Unix timestamp (UTC), as Suricata writes
+/// dates.
+pub fn rfc3339(timestamp: i64) -> String {
+    let days = timestamp.div_euclid(86_400);
+    let secs = timestamp.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (proleptic Gregorian), by
+    // 400-year eras (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
 }
 
 /// Why a message could not be parsed; counted per protocol and reason.

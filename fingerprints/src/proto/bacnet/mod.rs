@@ -7,7 +7,7 @@
 //! a BBMD (Forwarded-NPDU) describes a device behind the sender, so its
 //! identity goes under `routed` rather than to the sender.
 
-use super::enip::cursor::Cursor;
+use super::cursor::Cursor;
 use super::{About, Carrier, Context, Dissector, Finding, Knowledge, Parse, ParseError};
 
 pub const DISSECTORS: &[Dissector] = &[

@@ -180,25 +180,8 @@ impl<'a> Duid<'a> {
 
 /// DUID-LLT seconds since 2000-01-01 UTC as RFC 3339 (`2013-05-01T10:22:40`).
 fn duid_time(secs: u32) -> String {
-    // Days from 1970-01-01 to 2000-01-01: 10957.
-    let days = i64::from(secs / 86_400) + 10_957;
-    let rem = secs % 86_400;
-    // Civil date from days since the epoch (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    // 2000-01-01 is 946,684,800 s after the Unix epoch.
+    super::rfc3339(i64::from(secs) + 946_684_800)
 }
 
 /// A DNS name in wire format without compression (RFC 8415 section 10); a

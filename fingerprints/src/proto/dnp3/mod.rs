@@ -2,7 +2,7 @@
 //! from master, and the application function codes tell what a master
 //! does to an outstation (reads, operates, restarts, file transfers).
 
-use super::enip::cursor::{Cursor, insert_bounded};
+use super::cursor::{Cursor, insert_bounded, summarise};
 use super::{About, Carrier, Context, Dissector, Finding, Knowledge, Parse, ParseError, Progress};
 
 pub const DISSECTORS: &[Dissector] = &[
@@ -47,17 +47,18 @@ fn parse_stream(
     last: bool,
     out: &mut Vec<Finding>,
 ) -> Result<Progress, ParseError> {
-    let mut summary = Summary::default();
-    let error = read_frames(bytes, &mut summary).err();
-    let truncated = matches!(error, Some(ParseError::Truncated(_)));
-    if !last && summary.frames < MAX_FRAMES && (error.is_none() || truncated) {
-        return Ok(Progress::NeedMore);
-    }
-    if summary.frames == 0 {
-        return Err(error.unwrap_or(ParseError::Truncated("DNP3 link header")));
-    }
-    report(&summary, out);
-    Ok(Progress::Done)
+    summarise(
+        bytes,
+        last,
+        MAX_FRAMES,
+        "DNP3 link header",
+        |b, summary: &mut Summary| {
+            let error = read_frames(b, summary).err();
+            (summary.frames, error)
+        },
+        report,
+        out,
+    )
 }
 
 fn parse_datagram(

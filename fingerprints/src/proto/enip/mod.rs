@@ -3,11 +3,9 @@
 //! CIP services a peer sends tell what it does to a PLC (start, stop,
 //! writes). UDP datagrams and TCP streams share one parser.
 
-pub(crate) mod cursor;
-
 use std::net::Ipv4Addr;
 
-use cursor::{Cursor, insert_bounded, text};
+use super::cursor::{Cursor, insert_bounded, text};
 
 use super::{About, Carrier, Context, Dissector, Finding, Knowledge, Parse, ParseError, Progress};
 

@@ -2,7 +2,7 @@
 //! the ASDU type ids it sends (measurements, commands) characterise a
 //! telecontrol station and its controlling master.
 
-use super::enip::cursor::{Cursor, insert_bounded};
+use super::cursor::{Cursor, insert_bounded, summarise};
 use super::{About, Carrier, Context, Dissector, Finding, Knowledge, Parse, ParseError, Progress};
 
 pub const DISSECTORS: &[Dissector] = &[Dissector {
@@ -40,17 +40,18 @@ fn parse_stream(
     last: bool,
     out: &mut Vec<Finding>,
 ) -> Result<Progress, ParseError> {
-    let mut summary = Summary::default();
-    let error = read_apdus(bytes, &mut summary).err();
-    let truncated = matches!(error, Some(ParseError::Truncated(_)));
-    if !last && summary.apdus < MAX_APDUS && (error.is_none() || truncated) {
-        return Ok(Progress::NeedMore);
-    }
-    if summary.apdus == 0 {
-        return Err(error.unwrap_or(ParseError::Truncated("APCI")));
-    }
-    report(&summary, out);
-    Ok(Progress::Done)
+    summarise(
+        bytes,
+        last,
+        MAX_APDUS,
+        "APCI",
+        |b, summary: &mut Summary| {
+            let error = read_apdus(b, summary).err();
+            (summary.apdus, error)
+        },
+        report,
+        out,
+    )
 }
 
 /// Reads APDUs; bytes that do not start one are skipped up to the next

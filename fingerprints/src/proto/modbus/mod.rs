@@ -3,7 +3,7 @@
 //! Device Identification answers, the one place Modbus names a vendor and
 //! product.
 
-use super::enip::cursor::{Cursor, insert_bounded, text};
+use super::cursor::{Cursor, insert_bounded, summarise, text};
 use super::{About, Carrier, Context, Dissector, Finding, Knowledge, Parse, ParseError, Progress};
 
 pub const DISSECTORS: &[Dissector] = &[Dissector {
@@ -64,17 +64,18 @@ fn parse_stream(
     last: bool,
     out: &mut Vec<Finding>,
 ) -> Result<Progress, ParseError> {
-    let mut summary = Summary::default();
-    let error = read_adus(bytes, ctx.to_server, &mut summary).err();
-    let truncated = matches!(error, Some(ParseError::Truncated(_)));
-    if !last && summary.adus < MAX_ADUS && (error.is_none() || truncated) {
-        return Ok(Progress::NeedMore);
-    }
-    if summary.adus == 0 {
-        return Err(error.unwrap_or(ParseError::Truncated("MBAP header")));
-    }
-    report(ctx, &summary, out);
-    Ok(Progress::Done)
+    summarise(
+        bytes,
+        last,
+        MAX_ADUS,
+        "MBAP header",
+        |b, summary: &mut Summary| {
+            let error = read_adus(b, ctx.to_server, summary).err();
+            (summary.adus, error)
+        },
+        |summary, out| report(ctx, summary, out),
+        out,
+    )
 }
 
 fn read_adus(bytes: &[u8], request: bool, summary: &mut Summary) -> Result<(), ParseError> {

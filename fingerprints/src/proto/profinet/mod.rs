@@ -6,7 +6,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::enip::cursor::Cursor;
+use super::cursor::Cursor;
 use super::{About, Carrier, Context, Dissector, Finding, Knowledge, Parse, ParseError};
 
 pub const DISSECTORS: &[Dissector] = &[Dissector {

@@ -4,7 +4,7 @@
 //! downloads blocks or stops the PLC. S7comm-plus (S7-1200/1500) is only
 //! recognised: its payload is mostly encrypted or integrity protected.
 
-use super::enip::cursor::{Cursor, insert_bounded, text};
+use super::cursor::{Cursor, insert_bounded, summarise, text};
 use super::{About, Carrier, Context, Dissector, Finding, Knowledge, Parse, ParseError, Progress};
 
 pub const DISSECTORS: &[Dissector] = &[Dissector {
@@ -65,17 +65,18 @@ fn parse_stream(
     last: bool,
     out: &mut Vec<Finding>,
 ) -> Result<Progress, ParseError> {
-    let mut summary = Summary::default();
-    let error = read_tpkts(bytes, &mut summary).err();
-    let truncated = matches!(error, Some(ParseError::Truncated(_)));
-    if !last && summary.pdus < MAX_PDUS && (error.is_none() || truncated) {
-        return Ok(Progress::NeedMore);
-    }
-    if summary.pdus == 0 {
-        return Err(error.unwrap_or(ParseError::Truncated("TPKT")));
-    }
-    report(&summary, out);
-    Ok(Progress::Done)
+    summarise(
+        bytes,
+        last,
+        MAX_PDUS,
+        "TPKT",
+        |b, summary: &mut Summary| {
+            let error = read_tpkts(b, summary).err();
+            (summary.pdus, error)
+        },
+        report,
+        out,
+    )
 }
 
 fn read_tpkts(bytes: &[u8], summary: &mut Summary) -> Result<(), ParseError> {

@@ -367,7 +367,7 @@ fn certificates_equal_zeek_x509_log() {
                     same(
                         ours,
                         str_at(&f, ours).unwrap().into(),
-                        cert::rfc3339(epoch as i64),
+                        crate::proto::rfc3339(epoch as i64),
                     );
                 }
                 if let Ok(bits) = row["certificate.key_length"].parse::<u64>() {

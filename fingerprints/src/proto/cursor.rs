@@ -82,3 +82,31 @@ pub(crate) fn insert_bounded<T: Ord>(set: &mut Vec<T>, value: T, cap: usize) {
         set.insert(at, value);
     }
 }
+
+/// How the OT stream parsers read a direction: its messages are read from
+/// the start and summarised (function codes, addresses, identity); more
+/// bytes are asked for until `max` messages, the end of the direction, or
+/// an error other than a message cut short. `read` fills the summary and
+/// returns how many messages it read; `what` names the header an empty
+/// direction lacks.
+pub(crate) fn summarise<S: Default>(
+    bytes: &[u8],
+    last: bool,
+    max: usize,
+    what: &'static str,
+    read: impl FnOnce(&[u8], &mut S) -> (usize, Option<ParseError>),
+    report: impl FnOnce(&S, &mut Vec<crate::proto::Finding>),
+    out: &mut Vec<crate::proto::Finding>,
+) -> Result<crate::proto::Progress, ParseError> {
+    let mut summary = S::default();
+    let (messages, error) = read(bytes, &mut summary);
+    let truncated = matches!(error, Some(ParseError::Truncated(_)));
+    if !last && messages < max && (error.is_none() || truncated) {
+        return Ok(crate::proto::Progress::NeedMore);
+    }
+    if messages == 0 {
+        return Err(error.unwrap_or(ParseError::Truncated(what)));
+    }
+    report(&summary, out);
+    Ok(crate::proto::Progress::Done)
+}
