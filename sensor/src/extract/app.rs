@@ -193,7 +193,7 @@ impl<'k> Extractor<'k> {
             src_mac: view.src_mac,
             dst_mac: view.dst_mac,
         };
-        if let Some(i) = self.probe(&context, payload)
+        if let Some(i) = self.probe(&context, payload, None)
             && let Parse::Message(parse) = self.dissectors[i].parse
         {
             self.counters.identity_packets += 1;
@@ -264,10 +264,13 @@ impl<'k> Extractor<'k> {
             src_mac: view.src_mac,
             dst_mac: view.dst_mac,
         };
-        if let AppLayer::Undecided(probed) = flow.app {
-            flow.app = match self.probe(&context, payload) {
+        if let AppLayer::Undecided { probed, after } = flow.app {
+            flow.app = match self.probe(&context, payload, after) {
                 None if probed + 1 < PROBED_PACKETS => {
-                    flow.app = AppLayer::Undecided(probed + 1);
+                    flow.app = AppLayer::Undecided {
+                        probed: probed + 1,
+                        after,
+                    };
                     return;
                 }
                 None => AppLayer::Ignored,
@@ -321,10 +324,17 @@ impl<'k> Extractor<'k> {
                     Appended::Ended => self.parse_stream(i, &context, direction, true),
                 }
                 if buffers.iter().all(|b| b.closed) {
-                    flow.app = AppLayer::Ignored;
+                    // Another protocol may follow on TCP: TLS after STARTTLS.
+                    flow.app = match carrier {
+                        Carrier::Tcp => AppLayer::Undecided {
+                            probed: 0,
+                            after: Some(i as u16),
+                        },
+                        _ => AppLayer::Ignored,
+                    };
                 }
             }
-            AppLayer::Undecided(_) | AppLayer::Ignored => {}
+            AppLayer::Undecided { .. } | AppLayer::Ignored => {}
         }
     }
 
@@ -376,11 +386,12 @@ impl<'k> Extractor<'k> {
         flow.app = AppLayer::Ignored;
     }
 
-    /// The first dissector whose probe accepts.
-    fn probe(&self, context: &Context, payload: &[u8]) -> Option<usize> {
+    /// The first dissector whose probe accepts, but `skip`.
+    fn probe(&self, context: &Context, payload: &[u8], skip: Option<u16>) -> Option<usize> {
         self.dissectors
             .iter()
-            .position(|d| (d.probe)(context, payload))
+            .enumerate()
+            .position(|(i, d)| Some(i as u16) != skip && (d.probe)(context, payload))
             .filter(|&i| i < MAX_DISSECTORS)
     }
 

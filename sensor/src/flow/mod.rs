@@ -202,7 +202,10 @@ impl Flow {
             to_client: DirectionStats::default(),
             state: FlowState::New,
             tunnel: p.tunnel,
-            app: AppLayer::Undecided(0),
+            app: AppLayer::Undecided {
+                probed: 0,
+                after: None,
+            },
             syn_mss: 0,
             credited: [(0, 0); 2],
         }
@@ -290,10 +293,11 @@ const TCP: u8 = 6;
 /// probes on its first payload.
 #[derive(Debug, Clone)]
 pub enum AppLayer {
-    /// No protocol recognised yet in this many payload packets (a
-    /// protocol may start after a preamble: TLS after a SOCKS or STARTTLS
-    /// exchange).
-    Undecided(u8),
+    /// No protocol recognised yet in `probed` payload packets (a protocol
+    /// may start after a preamble: TLS after a SOCKS exchange). `after`:
+    /// the dissector that already read the flow's start, not tried again
+    /// (TLS follows an FTP, SMTP or POP3 STARTTLS exchange).
+    Undecided { probed: u8, after: Option<u16> },
     /// No protocol of interest: payload is not looked at again.
     Ignored,
     /// Each datagram goes to this dissector (an index into
