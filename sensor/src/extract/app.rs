@@ -12,6 +12,8 @@ use fingerprints::proto::{
     self, Carrier, Context, Dissector, Finding, Knowledge, Parse, ParseError, Progress, tcp_syn,
 };
 use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::decode::{IpPacket, PacketView};
 use crate::flow::{AppLayer, Appended, Flow, ReassemblyCounters, StreamBuffer};
@@ -21,6 +23,8 @@ pub const MAX_DISSECTORS: usize = 64;
 const REASONS: [&str; 3] = ["truncated", "malformed", "limit"];
 /// Payload packets of a flow shown to the probes before it is ignored.
 const PROBED_PACKETS: u8 = 8;
+/// p0f findings kept by signature; the cache is cleared when it is full.
+const SYN_CACHE: usize = 4096;
 
 /// Caps of the application layer.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -152,7 +156,8 @@ impl Serialize for ExtractCounters {
 /// A finding and which way its bytes travelled.
 #[derive(Debug, Clone)]
 pub struct Said {
-    pub finding: Finding,
+    /// Shared: a host's every SYN says the same, built once (see `syn`).
+    pub finding: Arc<Finding>,
     /// From the flow's client to its server (for frames outside flows: true).
     pub to_server: bool,
 }
@@ -168,6 +173,12 @@ pub struct Extractor<'k> {
     /// Findings of the last call, for the worker to take.
     pub said: Vec<Said>,
     scratch: Vec<Finding>,
+    /// p0f findings by signature with its per-packet values blanked: hosts
+    /// send the same few signatures again and again, and building the
+    /// finding (signature text, database match) costs more than the rest.
+    syn_cache: HashMap<tcp_syn::TcpSignature, Arc<Finding>, foldhash::fast::RandomState>,
+    /// SYNs whose finding came from the cache.
+    pub syn_cache_hits: u64,
 }
 
 impl<'k> Extractor<'k> {
@@ -180,6 +191,8 @@ impl<'k> Extractor<'k> {
             counters: ExtractCounters::default(),
             said: Vec::new(),
             scratch: Vec::new(),
+            syn_cache: HashMap::default(),
+            syn_cache_hits: 0,
         }
     }
 
@@ -220,15 +233,38 @@ impl<'k> Extractor<'k> {
                     flow.syn_mss = signature.mss;
                 }
                 self.counters.syn_signatures += 1;
+                let finding = self.syn_finding(signature);
                 // The sender of a SYN is the client; of a SYN+ACK the server.
                 self.said.push(Said {
-                    finding: tcp_syn::finding_of(&self.knowledge.p0f, &signature),
+                    finding,
                     to_server: !tcp.ack(),
                 });
             }
             Ok(None) => {}
             Err(_) => self.counters.syn_errors += 1,
         }
+    }
+
+    /// The p0f finding of `signature`, from the cache when it was seen.
+    fn syn_finding(&mut self, mut signature: tcp_syn::TcpSignature) -> Arc<Finding> {
+        // `finding_of` reads neither addresses, ports nor the sequence
+        // number, and of the timestamp only whether there is one.
+        signature.src = std::net::Ipv4Addr::UNSPECIFIED.into();
+        signature.dst = signature.src;
+        signature.src_port = 0;
+        signature.dst_port = 0;
+        signature.seq = 0;
+        signature.timestamp = u32::from(signature.timestamp != 0);
+        if let Some(finding) = self.syn_cache.get(&signature) {
+            self.syn_cache_hits += 1;
+            return Arc::clone(finding);
+        }
+        let finding = Arc::new(tcp_syn::finding_of(&self.knowledge.p0f, &signature));
+        if self.syn_cache.len() >= SYN_CACHE {
+            self.syn_cache.clear();
+        }
+        self.syn_cache.insert(signature, Arc::clone(&finding));
+        finding
     }
 
     /// A packet of `flow` travelling client -> server when `to_server`.
@@ -431,10 +467,9 @@ impl<'k> Extractor<'k> {
             self.counters.parse_errors[i][reason] += 1;
         }
         self.counters.findings[i] += self.scratch.len() as u64;
-        self.said.extend(
-            self.scratch
-                .drain(..)
-                .map(|finding| Said { finding, to_server }),
-        );
+        self.said.extend(self.scratch.drain(..).map(|finding| Said {
+            finding: Arc::new(finding),
+            to_server,
+        }));
     }
 }

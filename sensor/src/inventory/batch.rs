@@ -83,7 +83,7 @@ pub struct Claim {
     /// `mac` was named inside the message (a DHCP client): the device is
     /// created if it is not known yet.
     pub named: bool,
-    pub finding: fingerprints::proto::Finding,
+    pub finding: std::sync::Arc<fingerprints::proto::Finding>,
 }
 
 /// A claim as filed: the same words said again within one batch (a host's
@@ -190,7 +190,8 @@ impl InventoryBatch {
         let key = h.finish();
         if let Some(&at) = self.claim_index.get(&key)
             && let Some(filed) = self.claims.get_mut(at as usize)
-            && filed.claim.finding == claim.finding
+            && (std::sync::Arc::ptr_eq(&filed.claim.finding, &claim.finding)
+                || filed.claim.finding == claim.finding)
             && (filed.claim.mac, filed.claim.ip) == (claim.mac, claim.ip)
         {
             filed.count += 1;

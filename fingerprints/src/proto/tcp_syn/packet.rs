@@ -68,7 +68,7 @@ pub const QUIRK_NAMES: [(&str, u32); 17] = [
 ];
 
 /// Which handshake packet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Direction {
     /// A SYN: the client's stack (p0f's `[tcp:request]`).
     Syn,
@@ -87,7 +87,7 @@ impl Direction {
 }
 
 /// What p0f reads from a SYN or SYN+ACK.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TcpSignature {
     pub direction: Direction,
     pub src: IpAddr,
