@@ -1,5 +1,6 @@
-//! A bounds-checked reader over packet bytes, shared by the OT protocol
-//! modules: every read says what was truncated instead of panicking.
+//! Bounds-checked reading of packet bytes, shared by the protocol modules:
+//! a cursor whose every read says what was truncated instead of panicking,
+//! and the small readers and formatters many protocols need.
 
 use crate::proto::ParseError;
 
@@ -109,4 +110,52 @@ pub(crate) fn summarise<S: Default>(
     }
     report(&summary, out);
     Ok(crate::proto::Progress::Done)
+}
+
+/// The big-endian u16 at `at`, if the bytes hold it.
+pub(crate) fn be16(bytes: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes(*bytes.get(at..)?.first_chunk::<2>()?))
+}
+
+/// The big-endian u32 at `at`, if the bytes hold it.
+pub(crate) fn be32(bytes: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(*bytes.get(at..)?.first_chunk::<4>()?))
+}
+
+/// Lower-case hex digits, no separator (hashes).
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Hex bytes joined by colons (`01:00:1a`), as identifiers and serials
+/// are usually shown.
+pub(crate) fn colon_hex(bytes: &[u8], upper: bool) -> String {
+    bytes
+        .iter()
+        .map(|b| {
+            if upper {
+                format!("{b:02X}")
+            } else {
+                format!("{b:02x}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// A string field as sent: lossy UTF-8, trailing NULs cut (DHCP options,
+/// PROFINET names).
+pub(crate) fn nul_trimmed_text(bytes: &[u8]) -> String {
+    let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    String::from_utf8_lossy(bytes.get(..end).unwrap_or_default()).into_owned()
+}
+
+/// A line of text a device describes itself with (LLDP, CDP, SNMP): at
+/// most `max` bytes, lossy UTF-8, without trailing NULs, blanks and line
+/// ends.
+pub(crate) fn line_text(bytes: &[u8], max: usize) -> String {
+    let bytes = bytes.get(..max).unwrap_or(bytes);
+    String::from_utf8_lossy(bytes)
+        .trim_end_matches(['\0', ' ', '\r', '\n'])
+        .to_string()
 }

@@ -3,6 +3,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use super::cursor::{be16, be32, line_text};
 use super::{About, Carrier, Context, Dissector, Finding, Knowledge, Parse, ParseError};
 
 pub const DISSECTORS: &[Dissector] = &[Dissector {
@@ -38,26 +39,14 @@ const CAPABILITIES: [&str; 11] = [
 ];
 
 fn text(bytes: &[u8]) -> String {
-    let bytes = bytes.get(..MAX_TEXT).unwrap_or(bytes);
-    String::from_utf8_lossy(bytes)
-        .trim_end_matches(['\0', ' ', '\r', '\n'])
-        .to_string()
-}
-
-fn be16(bytes: &[u8], at: usize) -> Option<u16> {
-    let b = bytes.get(at..at.checked_add(2)?)?;
-    Some(u16::from_be_bytes([*b.first()?, *b.get(1)?]))
-}
-
-fn be32(bytes: &[u8]) -> Option<u32> {
-    Some(u32::from_be_bytes(*bytes.first_chunk::<4>()?))
+    line_text(bytes, MAX_TEXT)
 }
 
 /// An address list (TLVs 0x0002 and 0x0016): a count, then per address the
 /// protocol type, protocol, and address (NLPID 0xcc = IPv4; 802.2 SNAP
 /// with EtherType 0x86dd = IPv6).
 fn addresses(value: &[u8]) -> Result<Vec<serde_json::Value>, ParseError> {
-    let count = be32(value).ok_or(ParseError::Malformed("cdp address count"))?;
+    let count = be32(value, 0).ok_or(ParseError::Malformed("cdp address count"))?;
     let mut rest = value.get(4..).unwrap_or_default();
     let mut out: Vec<serde_json::Value> = Vec::new();
     // Each address takes at least 4 bytes: bounded by the value's length.
@@ -139,7 +128,7 @@ fn parse(
                 f.set("port_id", text(value));
             }
             0x0004 => {
-                let bits = be32(value).ok_or(ParseError::Malformed("cdp capabilities"))?;
+                let bits = be32(value, 0).ok_or(ParseError::Malformed("cdp capabilities"))?;
                 let names: Vec<serde_json::Value> = CAPABILITIES
                     .iter()
                     .enumerate()

@@ -6,6 +6,7 @@
 use std::net::Ipv4Addr;
 
 use crate::mac::MacAddr;
+use crate::proto::cursor::{colon_hex, nul_trimmed_text};
 
 /// UDP ports: server, client.
 pub const SERVER_PORT: u16 = 67;
@@ -244,19 +245,6 @@ impl MessageType {
     }
 }
 
-/// Option text as a string: lossy UTF-8, trailing NULs cut.
-fn text(data: &[u8]) -> String {
-    let end = data.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
-    String::from_utf8_lossy(data.get(..end).unwrap_or_default()).into_owned()
-}
-
-fn hex_colons(data: &[u8]) -> String {
-    data.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
 fn ipv4_list(data: &[u8]) -> Vec<String> {
     data.chunks_exact(4)
         .map(|c| Ipv4Addr::new(c[0], c[1], c[2], c[3]).to_string())
@@ -275,10 +263,10 @@ fn user_class(data: &[u8]) -> String {
     while let Some((&len, tail)) = rest.split_first() {
         match tail.get(..usize::from(len)) {
             Some(part) if len > 0 => {
-                parts.push(text(part));
+                parts.push(nul_trimmed_text(part));
                 rest = tail.get(usize::from(len)..).unwrap_or_default();
             }
-            _ => return text(data),
+            _ => return nul_trimmed_text(data),
         }
     }
     parts.join(",")
@@ -319,7 +307,7 @@ fn parse_message(
         let d = o.data;
         match o.code {
             12 => {
-                client.set("hostname", text(d));
+                client.set("hostname", nul_trimmed_text(d));
             }
             81 => {
                 // Flags, two obsolete RCODE bytes, then the name (RFC 4702).
@@ -330,11 +318,11 @@ fn parse_message(
                 client.set("requested_ip", ipv4_list(d).into_iter().next());
             }
             61 => {
-                client.set("client_id", hex_colons(d));
+                client.set("client_id", colon_hex(d, false));
             }
             60 => {
                 let own = if reply { &mut server } else { &mut client };
-                own.set("vendor_class_identifier", text(d));
+                own.set("vendor_class_identifier", nul_trimmed_text(d));
             }
             55 => {
                 let own = if reply { &mut server } else { &mut client };
@@ -388,7 +376,7 @@ fn parse_message(
 /// Option 81's name: DNS wire format when the E flag is set, else ASCII.
 fn fqdn_text(name: &[u8], wire: bool) -> String {
     if !wire {
-        return text(name);
+        return nul_trimmed_text(name);
     }
     let mut labels = Vec::new();
     let mut rest = name;
@@ -398,14 +386,14 @@ fn fqdn_text(name: &[u8], wire: bool) -> String {
         }
         match tail.get(..usize::from(len)) {
             Some(label) if len < 64 => {
-                labels.push(text(label));
+                labels.push(nul_trimmed_text(label));
                 rest = tail.get(usize::from(len)..).unwrap_or_default();
             }
-            _ => return text(name),
+            _ => return nul_trimmed_text(name),
         }
     }
     if labels.is_empty() {
-        text(name)
+        nul_trimmed_text(name)
     } else {
         labels.join(".")
     }

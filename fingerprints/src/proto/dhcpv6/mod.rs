@@ -8,6 +8,7 @@
 
 use std::net::Ipv6Addr;
 
+use super::cursor::{be16, be32, colon_hex, nul_trimmed_text};
 use super::{About, Carrier, Context, Dissector, Finding, Knowledge, Parse, ParseError};
 use crate::mac::MacAddr;
 
@@ -99,29 +100,9 @@ pub fn options(mut bytes: &[u8]) -> Result<Vec<Opt<'_>>, ParseError> {
     Ok(out)
 }
 
-fn be16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes(b.get(at..at + 2)?.try_into().ok()?))
-}
-
-fn be32(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
-}
-
 fn ipv6_at(b: &[u8], at: usize) -> Option<Ipv6Addr> {
     let octets: [u8; 16] = b.get(at..at + 16)?.try_into().ok()?;
     Some(Ipv6Addr::from(octets))
-}
-
-fn hex_colons(data: &[u8]) -> String {
-    data.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
-fn text(data: &[u8]) -> String {
-    let end = data.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
-    String::from_utf8_lossy(data.get(..end).unwrap_or_default()).into_owned()
 }
 
 /// A DUID (RFC 8415 section 11, RFC 6355 for UUID).
@@ -171,7 +152,7 @@ impl<'a> Duid<'a> {
 
     fn set(&self, f: &mut Finding, prefix: &str) {
         f.set(&format!("{prefix}.type"), self.kind);
-        f.set(&format!("{prefix}.hex"), hex_colons(self.bytes));
+        f.set(&format!("{prefix}.hex"), colon_hex(self.bytes, false));
         f.set(&format!("{prefix}.mac"), self.mac.map(|m| m.to_string()));
         f.set(&format!("{prefix}.enterprise"), self.enterprise);
         f.set(&format!("{prefix}.time"), self.time.map(duid_time));
@@ -201,7 +182,7 @@ fn dns_name(bytes: &[u8]) -> Option<(String, &[u8])> {
             return None;
         }
         let label = tail.get(..usize::from(len))?;
-        labels.push(text(label));
+        labels.push(nul_trimmed_text(label));
         rest = tail.get(usize::from(len)..).unwrap_or_default();
     }
 }
@@ -228,7 +209,7 @@ fn class_strings(mut bytes: &[u8]) -> Vec<String> {
         let Some(data) = bytes.get(2..end) else {
             break;
         };
-        out.push(text(data));
+        out.push(nul_trimmed_text(data));
         bytes = bytes.get(end..).unwrap_or_default();
     }
     out
@@ -355,7 +336,7 @@ fn parse_message(
                 duid.set(f, "duid");
             }
             option::SERVERID if from_server => {
-                own.set("server_duid", hex_colons(d));
+                own.set("server_duid", colon_hex(d, false));
             }
             option::ORO if !from_server => {
                 let codes: Vec<u16> = d
@@ -383,7 +364,7 @@ fn parse_message(
                 f.set("fqdn", name.filter(|n| !n.is_empty()));
             }
             option::MUD_URL if !from_server => {
-                own.set("mud_url", text(d));
+                own.set("mud_url", nul_trimmed_text(d));
             }
             option::DNS_SERVERS if from_server => {
                 let servers: Vec<String> = d

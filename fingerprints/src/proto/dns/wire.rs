@@ -6,6 +6,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::proto::ParseError;
+use crate::proto::cursor::be16;
 
 /// Compression pointers followed for one name; RFC 1035 names have at most
 /// 127 labels, so more jumps than this is a loop.
@@ -99,11 +100,6 @@ pub struct Message {
     pub incomplete: bool,
 }
 
-fn u16_at(bytes: &[u8], at: usize) -> Option<u16> {
-    let b = bytes.get(at..at.checked_add(2)?)?;
-    Some(u16::from_be_bytes([b[0], b[1]]))
-}
-
 /// Reads the name at `at`; returns it and the offset after it (after the
 /// first pointer when compressed).
 pub fn read_name(msg: &[u8], at: usize) -> Result<(Name, usize), ParseError> {
@@ -134,7 +130,7 @@ pub fn read_name(msg: &[u8], at: usize) -> Result<(Name, usize), ParseError> {
             }
             0xc0 => {
                 let target = usize::from(
-                    u16_at(msg, pos).ok_or(ParseError::Truncated("dns pointer"))? & 0x3fff,
+                    be16(msg, pos).ok_or(ParseError::Truncated("dns pointer"))? & 0x3fff,
                 );
                 jumps += 1;
                 if jumps > MAX_JUMPS {
@@ -160,11 +156,11 @@ fn read_rdata(msg: &[u8], rtype: u16, start: usize, data: &[u8]) -> Result<RData
         },
         TYPE_PTR | TYPE_CNAME | TYPE_NS => RData::Name(read_name(msg, start)?.0),
         TYPE_MX => {
-            let pref = u16_at(msg, start).ok_or(ParseError::Truncated("dns MX"))?;
+            let pref = be16(msg, start).ok_or(ParseError::Truncated("dns MX"))?;
             RData::Mx(pref, read_name(msg, start + 2)?.0)
         }
         TYPE_SRV => {
-            let field = |i: usize| u16_at(data, i).ok_or(ParseError::Truncated("dns SRV"));
+            let field = |i: usize| be16(data, i).ok_or(ParseError::Truncated("dns SRV"));
             RData::Srv {
                 priority: field(0)?,
                 weight: field(2)?,
@@ -214,7 +210,7 @@ pub fn parse(msg: &[u8]) -> Result<Message, ParseError> {
             out.incomplete = true;
             return Ok(out);
         };
-        let Some(rtype) = u16_at(msg, next) else {
+        let Some(rtype) = be16(msg, next) else {
             out.incomplete = true;
             return Ok(out);
         };
@@ -253,8 +249,8 @@ pub fn parse(msg: &[u8]) -> Result<Message, ParseError> {
 
 fn read_record(msg: &[u8], at: usize) -> Result<(Record, usize), ParseError> {
     let (name, next) = read_name(msg, at)?;
-    let rtype = u16_at(msg, next).ok_or(ParseError::Truncated("dns record"))?;
-    let rdlen = u16_at(msg, next + 8).ok_or(ParseError::Truncated("dns record"))?;
+    let rtype = be16(msg, next).ok_or(ParseError::Truncated("dns record"))?;
+    let rdlen = be16(msg, next + 8).ok_or(ParseError::Truncated("dns record"))?;
     let start = next + 10;
     let end = start + usize::from(rdlen);
     let data = msg

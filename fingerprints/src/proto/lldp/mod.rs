@@ -4,6 +4,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use super::cursor::{be16, line_text};
 use super::{About, Carrier, Context, Dissector, Finding, Knowledge, Parse, ParseError};
 use crate::MacAddr;
 
@@ -41,12 +42,9 @@ const CAPABILITIES: [&str; 11] = [
     "TPMR",
 ];
 
-/// A TLV's text, lossy UTF-8, without trailing NULs and blanks.
-pub(crate) fn text(bytes: &[u8]) -> String {
-    let bytes = bytes.get(..MAX_TEXT).unwrap_or(bytes);
-    String::from_utf8_lossy(bytes)
-        .trim_end_matches(['\0', ' ', '\r', '\n'])
-        .to_string()
+/// A TLV's text.
+fn text(bytes: &[u8]) -> String {
+    line_text(bytes, MAX_TEXT)
 }
 
 fn mac(bytes: &[u8]) -> Option<String> {
@@ -77,11 +75,6 @@ fn capability_names(bits: u16) -> Vec<serde_json::Value> {
         .filter(|(i, _)| bits & (1 << i) != 0)
         .map(|(_, name)| serde_json::Value::from(*name))
         .collect()
-}
-
-fn be16(bytes: &[u8], at: usize) -> Option<u16> {
-    let b = bytes.get(at..at.checked_add(2)?)?;
-    Some(u16::from_be_bytes([*b.first()?, *b.get(1)?]))
 }
 
 /// Chassis and port id: (subtype name, value as text).

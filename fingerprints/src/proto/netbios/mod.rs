@@ -4,6 +4,7 @@
 //! workgroup by broadcast (UDP 137) and announce themselves to the browser
 //! service by datagram (UDP 138): the names a device calls itself.
 
+use super::cursor::be16;
 use super::dns::wire::read_name;
 use super::{About, Carrier, Context, Dissector, Finding, Knowledge, Parse, ParseError};
 
@@ -96,13 +97,6 @@ fn name_at(msg: &[u8], at: usize) -> Result<(NbName, usize), ParseError> {
     Ok((decoded, next))
 }
 
-fn u16_at(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes([
-        *b.get(at)?,
-        *b.get(at.checked_add(1)?)?,
-    ]))
-}
-
 fn opcode_name(op: u8) -> &'static str {
     match op {
         0 => "query",
@@ -153,7 +147,7 @@ fn parse_ns(
     let mut question = None;
     if qd > 0 {
         let (name, next) = name_at(msg, at)?;
-        let qtype = u16_at(msg, next).ok_or(ParseError::Truncated("netbios question"))?;
+        let qtype = be16(msg, next).ok_or(ParseError::Truncated("netbios question"))?;
         at = next + 4;
         f.set("rrname", name.display());
         f.set("rrtype", if qtype == 0x21 { "NBSTAT" } else { "NB" });
@@ -167,7 +161,7 @@ fn parse_ns(
         let Ok((name, next)) = name_at(msg, at) else {
             break;
         };
-        let (Some(rtype), Some(rdlen)) = (u16_at(msg, next), u16_at(msg, next + 8)) else {
+        let (Some(rtype), Some(rdlen)) = (be16(msg, next), be16(msg, next + 8)) else {
             return Err(ParseError::Truncated("netbios record"));
         };
         let start = next + 10;

@@ -6,7 +6,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::cursor::Cursor;
+use super::cursor::{Cursor, nul_trimmed_text};
 use super::{About, Carrier, Context, Dissector, Finding, Knowledge, Parse, ParseError};
 
 pub const DISSECTORS: &[Dissector] = &[Dissector {
@@ -135,26 +135,19 @@ pub fn read_blocks(blocks: &[u8]) -> Result<Dcp, ParseError> {
                 dcp.netmask = v.u32be("netmask").ok().map(Ipv4Addr::from);
                 dcp.gateway = v.u32be("gateway").ok().map(Ipv4Addr::from);
             }
-            (2, 1) => dcp.type_of_station = Some(text(value)),
-            (2, 2) => dcp.station_name = Some(text(value)),
+            (2, 1) => dcp.type_of_station = Some(nul_trimmed_text(value)),
+            (2, 2) => dcp.station_name = Some(nul_trimmed_text(value)),
             (2, 3) => {
                 let mut v = Cursor::new(value);
                 dcp.vendor_id = v.u16be("vendor id").ok();
                 dcp.device_id = v.u16be("device id").ok();
             }
             (2, 4) => dcp.device_role = value.first().copied(),
-            (2, 6) => dcp.alias_name = Some(text(value)),
+            (2, 6) => dcp.alias_name = Some(nul_trimmed_text(value)),
             _ => {}
         }
     }
     Ok(dcp)
-}
-
-/// A DCP string as sent, trailing NULs cut.
-fn text(value: &[u8]) -> String {
-    String::from_utf8_lossy(value)
-        .trim_end_matches('\0')
-        .to_string()
 }
 
 fn role_names(role: u8) -> Vec<&'static str> {

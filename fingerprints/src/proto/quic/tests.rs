@@ -204,7 +204,7 @@ fn ja3_and_ja4_equal_ndpi_for_quic_clients() {
 fn rfc9001_initial_keys() {
     let p = params(V1).unwrap();
     let keys = Keys::derive(&p, &[0x83, 0x94, 0xc8, 0xf0, 0x3e, 0x51, 0x57, 0x08]).unwrap();
-    let hex = crate::proto::tls::hello::hex;
+    let hex = crate::proto::cursor::hex;
     assert_eq!(hex(&keys.key), "1f369613dd76d5467730efcbe3b1a22d");
     assert_eq!(hex(&keys.iv), "fa044b2f42a3fd3b46fb255c");
     assert_eq!(hex(&keys.hp), "9f50449e04a0e810283a1e9933adedd2");

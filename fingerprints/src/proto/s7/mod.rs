@@ -4,7 +4,7 @@
 //! downloads blocks or stops the PLC. S7comm-plus (S7-1200/1500) is only
 //! recognised: its payload is mostly encrypted or integrity protected.
 
-use super::cursor::{Cursor, insert_bounded, summarise, text};
+use super::cursor::{Cursor, hex, insert_bounded, summarise, text};
 use super::{About, Carrier, Context, Dissector, Finding, Knowledge, Parse, ParseError, Progress};
 
 pub const DISSECTORS: &[Dissector] = &[Dissector {
@@ -143,10 +143,6 @@ fn connection_parameters(mut params: &[u8], summary: &mut Summary) {
         }
         params = rest.get(usize::from(*length)..).unwrap_or_default();
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn read_s7(pdu: &[u8], summary: &mut Summary) -> Result<(), ParseError> {

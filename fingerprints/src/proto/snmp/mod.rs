@@ -5,6 +5,7 @@
 
 mod ber;
 
+use super::cursor::line_text;
 use super::{About, Carrier, Context, Dissector, Finding, Knowledge, Parse, ParseError};
 use ber::{Reader, TAG_INTEGER, TAG_OCTET_STRING, TAG_OID, TAG_SEQUENCE, oid_string};
 
@@ -170,10 +171,7 @@ fn parse(
 }
 
 fn text(bytes: &[u8]) -> String {
-    let bytes = bytes.get(..1024).unwrap_or(bytes);
-    String::from_utf8_lossy(bytes)
-        .trim_end_matches(['\0', ' ', '\r', '\n'])
-        .to_string()
+    line_text(bytes, 1024)
 }
 
 #[cfg(test)]

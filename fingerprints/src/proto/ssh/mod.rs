@@ -4,6 +4,7 @@
 
 use md5::{Digest, Md5};
 
+use super::cursor::be32;
 use super::{About, Context, Dissector, Finding, Knowledge, Parse, ParseError, Progress};
 
 pub const DISSECTORS: &[Dissector] = &[Dissector {
@@ -55,10 +56,9 @@ fn banner(bytes: &[u8]) -> Result<Option<Line<'_>>, ParseError> {
     }
 }
 
-fn be32(bytes: &[u8], at: usize) -> Option<usize> {
-    let b = bytes.get(at..at.checked_add(4)?)?;
-    let n = u32::from_be_bytes(*b.first_chunk::<4>()?);
-    usize::try_from(n).ok()
+/// A length field: the big-endian u32 at `at`.
+fn length_at(bytes: &[u8], at: usize) -> Option<usize> {
+    usize::try_from(be32(bytes, at)?).ok()
 }
 
 /// The KEXINIT's ten name-lists, from its payload (message type first).
@@ -67,7 +67,7 @@ fn name_lists(payload: &[u8]) -> Result<Vec<String>, ParseError> {
     let mut at = 17usize;
     let mut lists = Vec::with_capacity(10);
     for _ in 0..10 {
-        let len = be32(payload, at).ok_or(ParseError::Truncated("ssh kexinit name-list"))?;
+        let len = length_at(payload, at).ok_or(ParseError::Truncated("ssh kexinit name-list"))?;
         let start = at + 4;
         let list = start
             .checked_add(len)
@@ -140,7 +140,7 @@ fn parse(
 
 /// The first binary packet after the banner, if it is a whole KEXINIT.
 fn kexinit(bytes: &[u8], last: bool) -> Result<Option<Vec<String>>, ParseError> {
-    let Some(len) = be32(bytes, 0) else {
+    let Some(len) = length_at(bytes, 0) else {
         return Ok(None);
     };
     if len > MAX_PACKET {

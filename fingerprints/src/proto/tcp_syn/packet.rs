@@ -6,6 +6,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::proto::ParseError;
+use crate::proto::cursor::{be16, be32};
 
 /// Most TCP options p0f records in a layout.
 pub const MAX_OPTIONS: usize = 24;
@@ -242,19 +243,6 @@ pub(crate) fn write_quirks(f: &mut impl fmt::Write, quirks: u32) -> fmt::Result 
         }
     }
     Ok(())
-}
-
-fn be16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
-}
-
-fn be32(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_be_bytes([
-        *b.get(at)?,
-        *b.get(at + 1)?,
-        *b.get(at + 2)?,
-        *b.get(at + 3)?,
-    ]))
 }
 
 const TCP_FIN: u8 = 0x01;

@@ -7,8 +7,9 @@ use x509_parser::der_parser::oid::Oid;
 use x509_parser::prelude::*;
 use x509_parser::public_key::PublicKey;
 
-use super::hello::{Reader, hex};
+use super::hello::Reader;
 use super::sha1::sha1;
+use crate::proto::cursor::{colon_hex, hex};
 use crate::proto::{Finding, rfc3339};
 
 /// At most this many certificates of a chain are read.
@@ -143,20 +144,6 @@ fn subject_key_id<'a>(cert: &'a X509Certificate) -> Option<&'a [u8]> {
 }
 
 /// `01:AB:...` (Suricata's serial is uppercase, its fingerprint lowercase).
-fn colon_hex(bytes: &[u8], upper: bool) -> String {
-    bytes
-        .iter()
-        .map(|b| {
-            if upper {
-                format!("{b:02X}")
-            } else {
-                format!("{b:02x}")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
 /// Bits of a big-endian unsigned integer, leading zeros ignored.
 fn significant_bits(int: &[u8]) -> usize {
     let digits: &[u8] = match int.iter().position(|b| *b != 0) {

@@ -5,6 +5,7 @@
 use md5::Md5;
 use sha2::{Digest, Sha256};
 
+use crate::proto::cursor::hex;
 use crate::proto::{Finding, ParseError};
 
 /// A bounds-checked cursor over handshake bytes.
@@ -405,10 +406,6 @@ pub fn md5_hex(text: &str) -> String {
 }
 
 /// Lowercase hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// A DTLS version number (0xfeff DTLS 1.0, 0xfefd 1.2, 0xfefc 1.3).
 pub fn is_dtls_version(v: u16) -> bool {
     v >> 8 == 0xfe

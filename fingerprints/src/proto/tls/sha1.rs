@@ -53,7 +53,7 @@ pub fn sha1(data: &[u8]) -> [u8; 20] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::tls::hello::hex;
+    use crate::proto::cursor::hex;
 
     #[test]
     fn known_digests() {
