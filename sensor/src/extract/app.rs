@@ -56,6 +56,8 @@ pub struct ExtractCounters {
     /// TCP SYN and SYN+ACK signatures made, and SYNs that could not be read.
     pub syn_signatures: u64,
     pub syn_errors: u64,
+    /// SYN signatures whose finding came from the cache.
+    pub syn_cache_hits: u64,
     pub reassembly: ReassemblyCounters,
     /// Flows not reassembled because the worker's budget was spent.
     pub over_budget: u64,
@@ -71,6 +73,7 @@ impl Default for ExtractCounters {
             parse_errors: [[0; 3]; MAX_DISSECTORS],
             syn_signatures: 0,
             syn_errors: 0,
+            syn_cache_hits: 0,
             reassembly: ReassemblyCounters::default(),
             over_budget: 0,
             identity_packets: 0,
@@ -90,6 +93,7 @@ impl ExtractCounters {
         }
         self.syn_signatures += other.syn_signatures;
         self.syn_errors += other.syn_errors;
+        self.syn_cache_hits += other.syn_cache_hits;
         self.reassembly.truncated += other.reassembly.truncated;
         self.reassembly.gaps += other.reassembly.gaps;
         self.over_budget += other.over_budget;
@@ -141,10 +145,11 @@ impl Serialize for ExtractCounters {
                 .insert("malformed", self.syn_errors);
         }
         let findings: std::collections::BTreeMap<&str, u64> = self.findings_by_protocol().collect();
-        let mut m = s.serialize_map(Some(7))?;
+        let mut m = s.serialize_map(Some(8))?;
         m.serialize_entry("identity_packets", &self.identity_packets)?;
         m.serialize_entry("findings", &findings)?;
         m.serialize_entry("syn_signatures", &self.syn_signatures)?;
+        m.serialize_entry("syn_cache_hits", &self.syn_cache_hits)?;
         m.serialize_entry("parse_errors", &errors)?;
         m.serialize_entry("reassembly_truncated", &self.reassembly.truncated)?;
         m.serialize_entry("reassembly_gaps", &self.reassembly.gaps)?;
@@ -177,8 +182,6 @@ pub struct Extractor<'k> {
     /// send the same few signatures again and again, and building the
     /// finding (signature text, database match) costs more than the rest.
     syn_cache: HashMap<tcp_syn::TcpSignature, Arc<Finding>, foldhash::fast::RandomState>,
-    /// SYNs whose finding came from the cache.
-    pub syn_cache_hits: u64,
 }
 
 impl<'k> Extractor<'k> {
@@ -192,7 +195,6 @@ impl<'k> Extractor<'k> {
             said: Vec::new(),
             scratch: Vec::new(),
             syn_cache: HashMap::default(),
-            syn_cache_hits: 0,
         }
     }
 
@@ -256,7 +258,7 @@ impl<'k> Extractor<'k> {
         signature.seq = 0;
         signature.timestamp = u32::from(signature.timestamp != 0);
         if let Some(finding) = self.syn_cache.get(&signature) {
-            self.syn_cache_hits += 1;
+            self.counters.syn_cache_hits += 1;
             return Arc::clone(finding);
         }
         let finding = Arc::new(tcp_syn::finding_of(&self.knowledge.p0f, &signature));

@@ -192,7 +192,8 @@ impl InventoryBatch {
             && let Some(filed) = self.claims.get_mut(at as usize)
             && (std::sync::Arc::ptr_eq(&filed.claim.finding, &claim.finding)
                 || filed.claim.finding == claim.finding)
-            && (filed.claim.mac, filed.claim.ip) == (claim.mac, claim.ip)
+            && (filed.claim.mac, filed.claim.ip, filed.claim.named)
+                == (claim.mac, claim.ip, claim.named)
         {
             filed.count += 1;
             filed.first = filed.first.min(claim.ts);

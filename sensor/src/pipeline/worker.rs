@@ -4,6 +4,9 @@
 
 use serde::Serialize;
 
+use std::net::IpAddr;
+
+use fingerprints::MacAddr;
 use fingerprints::proto::About;
 
 use super::Sensor;
@@ -119,47 +122,55 @@ impl Outputs<'_> {
     /// What the protocols said in `flow`: events, and evidence about the
     /// speaker (or the party it names).
     fn report_flow(&mut self, flow: &Flow, ts: Timestamp) {
-        for Said { finding, to_server } in self.extractor.said.drain(..) {
-            self.events
-                .finding(Header::of_flow(flow, finding.event_type, ts), &finding);
-            let client = (flow.client_mac, flow.client.ip);
-            let server = (flow.server_mac, flow.server.ip);
-            let (sender, receiver) = if to_server {
-                (client, server)
-            } else {
-                (server, client)
-            };
-            let ((mac, ip), named) = match finding.about {
-                About::Sender => ((sender.0, Some(sender.1)), false),
-                About::Receiver => ((receiver.0, Some(receiver.1)), false),
-                About::Mac(mac) => ((Some(mac), None), true),
-            };
-            self.batch.claim(Claim {
-                ts,
-                flow_id: Some(flow.id),
-                mac,
-                ip,
-                named,
-                finding,
-            });
-        }
+        let client = (flow.client_mac, Some(flow.client.ip));
+        let server = (flow.server_mac, Some(flow.server.ip));
+        self.report(
+            ts,
+            Some(flow.id),
+            |event_type| Header::of_flow(flow, event_type, ts),
+            |to_server| {
+                if to_server {
+                    [client, server]
+                } else {
+                    [server, client]
+                }
+            },
+        );
     }
 
     /// What the protocols said in a frame outside IP.
     fn report_frame(&mut self, view: &PacketView<'_>, ts: Timestamp) {
-        for Said { finding, .. } in self.extractor.said.drain(..) {
-            self.events
-                .finding(Header::of_frame(view, finding.event_type, ts), &finding);
-            let (mac, named) = match finding.about {
-                About::Sender => (view.src_mac, false),
-                About::Receiver => (view.dst_mac, false),
-                About::Mac(mac) => (Some(mac), true),
+        self.report(
+            ts,
+            None,
+            |event_type| Header::of_frame(view, event_type, ts),
+            |_| [(view.src_mac, None), (view.dst_mac, None)],
+        );
+    }
+
+    /// Each finding the extractor holds becomes an event (`header`) and a
+    /// claim about the party it is about: the sender or receiver of the
+    /// bytes (`parties`, given the direction), or a MAC it names.
+    fn report(
+        &mut self,
+        ts: Timestamp,
+        flow_id: Option<u64>,
+        header: impl Fn(&'static str) -> Header,
+        parties: impl Fn(bool) -> [(Option<MacAddr>, Option<IpAddr>); 2],
+    ) {
+        for Said { finding, to_server } in self.extractor.said.drain(..) {
+            self.events.finding(header(finding.event_type), &finding);
+            let [sender, receiver] = parties(to_server);
+            let ((mac, ip), named) = match finding.about {
+                About::Sender => (sender, false),
+                About::Receiver => (receiver, false),
+                About::Mac(mac) => ((Some(mac), None), true),
             };
             self.batch.claim(Claim {
                 ts,
-                flow_id: None,
+                flow_id,
                 mac,
-                ip: None,
+                ip,
                 named,
                 finding,
             });
