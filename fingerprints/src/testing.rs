@@ -12,7 +12,7 @@ use pcap_parser::pcapng::Block;
 use pcap_parser::{Linktype, PcapBlockOwned, PcapError};
 
 use crate::MacAddr;
-use crate::proto::{Carrier, Context};
+use crate::proto::{Carrier, Context, Finding, Knowledge, ParseError, Progress, StreamParser};
 
 /// A capture under the workspace's `pcaps/`.
 pub fn capture(relative: &str) -> PathBuf {
@@ -236,4 +236,84 @@ fn canonical(a: IpAddr, ap: u16, b: IpAddr, bp: u16) -> (IpAddr, u16, IpAddr, u1
     } else {
         (b, bp, a, ap)
     }
+}
+
+/// One direction of a UDP flow as the sensor hands it to a stream parser:
+/// each datagram prefixed by its length (big-endian u16), at most 16 KiB.
+#[derive(Debug, Clone)]
+pub struct DatagramStream {
+    pub src: std::net::SocketAddr,
+    pub dst: std::net::SocketAddr,
+    /// Where each datagram ends in `bytes`.
+    pub ends: Vec<usize>,
+    pub bytes: Vec<u8>,
+}
+
+impl DatagramStream {
+    pub fn new(src: std::net::SocketAddr, dst: std::net::SocketAddr) -> DatagramStream {
+        DatagramStream {
+            src,
+            dst,
+            ends: Vec::new(),
+            bytes: Vec::new(),
+        }
+    }
+
+    /// Appends a datagram, as long as the sensor's 16 KiB would hold it.
+    pub fn push(&mut self, datagram: &[u8]) {
+        if self.bytes.len() + 2 + datagram.len() <= 16 * 1024 {
+            self.bytes
+                .extend_from_slice(&(datagram.len() as u16).to_be_bytes());
+            self.bytes.extend_from_slice(datagram);
+            self.ends.push(self.bytes.len());
+        }
+    }
+
+    /// Feeds `parse` datagram by datagram until `Done`, the whole with
+    /// `last`; checks that nothing is reported before that.
+    pub fn feed(&self, parse: StreamParser) -> Result<Vec<Finding>, ParseError> {
+        let knowledge = Knowledge::default();
+        let ctx = Context {
+            carrier: Carrier::Udp,
+            src_port: self.src.port(),
+            dst_port: self.dst.port(),
+            to_server: true,
+            src_mac: None,
+            dst_mac: None,
+        };
+        for (n, &end) in self.ends.iter().enumerate() {
+            let last = n + 1 == self.ends.len();
+            let mut out = Vec::new();
+            let progress = parse(&knowledge, &ctx, &self.bytes[..end], last, &mut out)?;
+            if progress == Progress::Done || last {
+                return Ok(out);
+            }
+            assert!(out.is_empty(), "findings pushed before Done");
+        }
+        Ok(Vec::new())
+    }
+}
+
+/// tcpdump's verbose decode (a `.out` file under `pcaps/`), frame number ->
+/// the lines of that frame.
+pub fn tcpdump_frames(out: &str) -> std::collections::BTreeMap<usize, Vec<String>> {
+    let mut frames = std::collections::BTreeMap::new();
+    let mut current = None;
+    for line in std::fs::read_to_string(capture(out)).unwrap().lines() {
+        let trimmed = line.trim_start();
+        let number: String = trimmed.chars().take_while(|c| c.is_ascii_digit()).collect();
+        if !line.starts_with('\t')
+            && !number.is_empty()
+            && trimmed[number.len()..].starts_with("  ")
+        {
+            current = number.parse().ok();
+        }
+        if let Some(n) = current {
+            frames
+                .entry(n)
+                .or_insert_with(Vec::new)
+                .push(line.to_string());
+        }
+    }
+    frames
 }

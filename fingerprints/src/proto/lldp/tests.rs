@@ -1,28 +1,5 @@
 use super::*;
-use crate::testing::{capture, messages};
-
-/// tcpdump's verbose decode, frame number -> the lines of that frame.
-pub(crate) fn tcpdump_frames(out: &str) -> std::collections::BTreeMap<usize, Vec<String>> {
-    let mut frames = std::collections::BTreeMap::new();
-    let mut current = None;
-    for line in std::fs::read_to_string(capture(out)).unwrap().lines() {
-        let trimmed = line.trim_start();
-        let number: String = trimmed.chars().take_while(|c| c.is_ascii_digit()).collect();
-        if !line.starts_with('\t')
-            && !number.is_empty()
-            && trimmed[number.len()..].starts_with("  ")
-        {
-            current = number.parse().ok();
-        }
-        if let Some(n) = current {
-            frames
-                .entry(n)
-                .or_insert_with(Vec::new)
-                .push(line.to_string());
-        }
-    }
-    frames
-}
+use crate::testing::{messages, tcpdump_frames};
 
 /// The text after `marker` on the first line holding it.
 fn after<'a>(lines: &'a [String], marker: &str) -> Option<&'a str> {

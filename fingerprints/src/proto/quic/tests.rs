@@ -5,20 +5,10 @@ use std::net::SocketAddr;
 
 use super::*;
 use crate::proto::tls::tests::ndpi_flows;
-use crate::testing::{capture, messages};
+use crate::testing::{DatagramStream, capture, messages};
 
-/// A client direction as the sensor hands it over: each datagram prefixed
-/// by its length, at most 16 KiB.
-struct Direction {
-    client: SocketAddr,
-    server: SocketAddr,
-    /// Where each datagram ends in `bytes`.
-    ends: Vec<usize>,
-    bytes: Vec<u8>,
-}
-
-fn client_directions(relative: &str) -> Vec<Direction> {
-    let mut out: Vec<Direction> = Vec::new();
+fn client_directions(relative: &str) -> Vec<DatagramStream> {
+    let mut out: Vec<DatagramStream> = Vec::new();
     let mut index: HashMap<(SocketAddr, SocketAddr), usize> = HashMap::new();
     let mut seen: std::collections::HashSet<(SocketAddr, SocketAddr)> = Default::default();
     for m in messages(relative) {
@@ -31,48 +21,13 @@ fn client_directions(relative: &str) -> Vec<Direction> {
         let flow = if src < dst { (src, dst) } else { (dst, src) };
         if seen.insert(flow) && probe(&m.context, &m.bytes) {
             index.insert((src, dst), out.len());
-            out.push(Direction {
-                client: src,
-                server: dst,
-                ends: Vec::new(),
-                bytes: Vec::new(),
-            });
+            out.push(DatagramStream::new(src, dst));
         }
         if let Some(&i) = index.get(&(src, dst)) {
-            let d = &mut out[i];
-            if d.bytes.len() + 2 + m.bytes.len() <= 16 * 1024 {
-                d.bytes
-                    .extend_from_slice(&(m.bytes.len() as u16).to_be_bytes());
-                d.bytes.extend_from_slice(&m.bytes);
-                d.ends.push(d.bytes.len());
-            }
+            out[i].push(&m.bytes);
         }
     }
     out
-}
-
-/// Feeds the direction datagram by datagram until `Done`, the whole with
-/// `last`.
-fn run(d: &Direction) -> Result<Vec<Finding>, ParseError> {
-    let knowledge = Knowledge::default();
-    let ctx = Context {
-        carrier: Carrier::Udp,
-        src_port: d.client.port(),
-        dst_port: d.server.port(),
-        to_server: true,
-        src_mac: None,
-        dst_mac: None,
-    };
-    for (n, &end) in d.ends.iter().enumerate() {
-        let last = n + 1 == d.ends.len();
-        let mut out = Vec::new();
-        let progress = parse_stream(&knowledge, &ctx, &d.bytes[..end], last, &mut out)?;
-        if progress == Progress::Done || last {
-            return Ok(out);
-        }
-        assert!(out.is_empty());
-    }
-    Ok(Vec::new())
 }
 
 fn field<'f>(f: &'f Finding, key: &str) -> Option<&'f str> {
@@ -110,9 +65,9 @@ fn ja4_equals_foxio_for_quic_clients() {
             let src_port: u16 = get("src_port").unwrap().parse().unwrap();
             let d = directions
                 .iter()
-                .find(|d| d.client.port() == src_port)
+                .find(|d| d.src.port() == src_port)
                 .unwrap_or_else(|| panic!("{name}: no QUIC client on port {src_port}"));
-            let findings = run(d).unwrap();
+            let findings = d.feed(parse_stream).unwrap();
             let f = &findings[0];
             assert_eq!(f.event_type, "tls");
             assert_eq!(field(f, "ja4"), Some(ja4.as_str()), "{name}");
@@ -151,12 +106,12 @@ fn ja3_and_ja4_equal_ndpi_for_quic_clients() {
             total += 1;
             let Some(d) = directions
                 .iter()
-                .find(|d| (d.client, d.server) == (a, b) || (d.client, d.server) == (b, a))
+                .find(|d| (d.src, d.dst) == (a, b) || (d.src, d.dst) == (b, a))
             else {
                 failures.push(format!("{name} {a}: no QUIC client"));
                 continue;
             };
-            let f = match run(d) {
+            let f = match d.feed(parse_stream) {
                 Ok(f) if !f.is_empty() => f.into_iter().next().unwrap(),
                 other => {
                     failures.push(format!("{name} {a}: {other:?}"));

@@ -5,22 +5,11 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::*;
 use crate::proto::tls::tests::ndpi_flows;
-use crate::testing::{Message, messages};
+use crate::testing::{DatagramStream, Message, messages};
 
 /// What the sensor keeps of a direction.
-const SENSOR_CAP: usize = 16 * 1024;
 /// Payload packets of a flow the sensor tries the probes on.
 const PROBE_PACKETS: usize = 6;
-
-/// One direction of a UDP flow as the sensor hands it over: from the
-/// datagram the probe accepted on, each datagram prefixed by its length.
-struct Direction {
-    src: SocketAddr,
-    dst: SocketAddr,
-    /// Where each datagram ends in `bytes`.
-    ends: Vec<usize>,
-    bytes: Vec<u8>,
-}
 
 /// The UDP datagram inside a GTP-U G-PDU (which the sensor opens and
 /// `testing::messages` does not): (source, destination, payload).
@@ -56,11 +45,14 @@ fn gtp_inner(m: &Message) -> Option<(SocketAddr, SocketAddr, Vec<u8>)> {
 
 /// The directions the sensor would parse, and the flows whose first DTLS
 /// hello came after the sensor's probe window.
-fn directions(relative: &str, window: usize) -> (Vec<Direction>, Vec<(SocketAddr, SocketAddr)>) {
+fn directions(
+    relative: &str,
+    window: usize,
+) -> (Vec<DatagramStream>, Vec<(SocketAddr, SocketAddr)>) {
     let mut late = Vec::new();
     // Per flow: payload packets seen, and whether DTLS was recognised.
     let mut flows: HashMap<(SocketAddr, SocketAddr), (usize, bool)> = HashMap::new();
-    let mut out: Vec<Direction> = Vec::new();
+    let mut out: Vec<DatagramStream> = Vec::new();
     let mut index: HashMap<(SocketAddr, SocketAddr), usize> = HashMap::new();
     for mut m in messages(relative) {
         if m.context.carrier != Carrier::Udp || m.bytes.is_empty() {
@@ -87,47 +79,12 @@ fn directions(relative: &str, window: usize) -> (Vec<Direction>, Vec<(SocketAddr
             flow.1 = true;
         }
         let i = *index.entry((src, dst)).or_insert_with(|| {
-            out.push(Direction {
-                src,
-                dst,
-                ends: Vec::new(),
-                bytes: Vec::new(),
-            });
+            out.push(DatagramStream::new(src, dst));
             out.len() - 1
         });
-        let d = &mut out[i];
-        if d.bytes.len() + 2 + m.bytes.len() <= SENSOR_CAP {
-            d.bytes
-                .extend_from_slice(&(m.bytes.len() as u16).to_be_bytes());
-            d.bytes.extend_from_slice(&m.bytes);
-            d.ends.push(d.bytes.len());
-        }
+        out[i].push(&m.bytes);
     }
     (out, late)
-}
-
-/// Feeds the direction datagram by datagram until `Done`, the whole with
-/// `last`.
-fn run(d: &Direction) -> Result<Vec<Finding>, ParseError> {
-    let knowledge = Knowledge::default();
-    let ctx = Context {
-        carrier: Carrier::Udp,
-        src_port: d.src.port(),
-        dst_port: d.dst.port(),
-        to_server: true,
-        src_mac: None,
-        dst_mac: None,
-    };
-    for (n, &end) in d.ends.iter().enumerate() {
-        let last = n + 1 == d.ends.len();
-        let mut out = Vec::new();
-        let progress = parse_stream(&knowledge, &ctx, &d.bytes[..end], last, &mut out)?;
-        if progress == Progress::Done || last {
-            return Ok(out);
-        }
-        assert!(out.is_empty(), "findings pushed before Done");
-    }
-    Ok(Vec::new())
 }
 
 fn str_at<'f>(f: &'f Finding, path: &str) -> Option<&'f str> {
@@ -176,7 +133,7 @@ fn compare_with_ndpi(window: usize) {
         let (dirs, late) = directions(&format!("ndpi/{name}"), window);
         let mut by_flow: HashMap<(SocketAddr, SocketAddr), Vec<Finding>> = HashMap::new();
         for d in &dirs {
-            match run(d) {
+            match d.feed(parse_stream) {
                 Ok(findings) => {
                     found += findings.len();
                     by_flow.entry((d.src, d.dst)).or_default().extend(findings)
@@ -438,7 +395,7 @@ fn dtls13_client_and_server() {
     let findings: Vec<Finding> = dirs
         .iter()
         .filter(|d| d.dst.port() == 11111 || d.src.port() == 11111)
-        .flat_map(|d| run(d).unwrap())
+        .flat_map(|d| d.feed(parse_stream).unwrap())
         .collect();
     let client = findings
         .iter()
