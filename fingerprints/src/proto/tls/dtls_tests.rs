@@ -7,9 +7,9 @@ use super::*;
 use crate::proto::tls::tests::ndpi_flows;
 use crate::testing::{DatagramStream, Message, messages};
 
-/// What the sensor keeps of a direction.
-/// Payload packets of a flow the sensor tries the probes on.
-const PROBE_PACKETS: usize = 6;
+/// Payload packets of a flow the sensor tries the probes on
+/// (`PROBED_PACKETS` in sensor/src/extract/app.rs).
+const PROBE_PACKETS: usize = 8;
 
 /// The UDP datagram inside a GTP-U G-PDU (which the sensor opens and
 /// `testing::messages` does not): (source, destination, payload).
