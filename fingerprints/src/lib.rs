@@ -3,6 +3,7 @@
 //! and return borrowed views or typed errors; data files are parsed from text
 //! handed in by the caller. No I/O, no threads.
 
+pub mod kb;
 pub mod mac;
 pub mod oui;
 pub mod proto;

@@ -1,7 +1,8 @@
 //! mirador's sensor: the packet pipeline and everything with I/O, in data
-//! flow order: capture -> decode -> flow -> extract -> inventory -> export,
-//! wired together by the pipeline.
+//! flow order: capture -> decode -> flow -> extract -> inventory -> analysis
+//! -> export, wired together by the pipeline.
 
+pub mod analysis;
 pub mod capture;
 pub mod decode;
 pub mod export;

@@ -17,6 +17,13 @@ use sensor::inventory::{Inventory, InventoryConfig};
 use sensor::pipeline::live::{Backend, LiveOptions};
 use sensor::pipeline::{RunObserver, RunSummary, Sensor};
 
+// Findings, evidence and flow records are many small short-lived allocations
+// spread over worker threads: mimalloc's per-thread free lists serve them
+// faster than glibc's arenas. Without transparent huge pages (`no_thp`): a
+// huge page is zeroed whole on first touch, which cost more than it saved.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "mirador",
@@ -73,7 +80,8 @@ struct Common {
     #[arg(short, long, value_name = "N", default_value_t = default_workers())]
     workers: usize,
     /// A directory of fingerprint data files (oui.tsv, vendor-ids/*.tsv,
-    /// p0f.fp) that extend and override the built-in ones.
+    /// p0f.fp, kb/taxonomy.tsv, kb/rules/*.tsv) that extend and override the
+    /// built-in ones.
     #[arg(long, value_name = "DIR", env = "MIRADOR_FINGERPRINTS")]
     fingerprints: Option<PathBuf>,
     /// p0f v3 signature database for TCP SYN OS labels [default: p0f.fp in
@@ -237,6 +245,32 @@ fn load_knowledge(common: &Common) -> Result<Knowledge> {
     Ok(Knowledge { p0f, vendor_ids })
 }
 
+/// The classification rules: the shipped ones, then the user's
+/// (`DIR/kb/taxonomy.tsv` and every `DIR/kb/rules/*.tsv`, in name order),
+/// which add to and override them.
+fn load_knowledge_base(common: &Common) -> Result<fingerprints::kb::KnowledgeBase> {
+    let mut kb = fingerprints::kb::KnowledgeBase::builtin()?;
+    if let Some(dir) = &common.fingerprints {
+        let taxonomy = dir.join("kb/taxonomy.tsv");
+        if taxonomy.exists() {
+            kb.load_taxonomy(&taxonomy.display().to_string(), &read_data(&taxonomy)?)?;
+        }
+        let rules = dir.join("kb/rules");
+        if rules.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&rules)
+                .with_context(|| format!("cannot list {}", rules.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "tsv"))
+                .collect();
+            files.sort();
+            for path in files {
+                kb.load_rules(&path.display().to_string(), &read_data(&path)?)?;
+            }
+        }
+    }
+    Ok(kb)
+}
+
 fn build_sensor(common: &Common, flow_defaults: FlowConfig) -> Result<Sensor> {
     let mut oui = fingerprints::OuiRegistry::builtin();
     if let Some(dir) = &common.fingerprints {
@@ -270,7 +304,8 @@ fn build_sensor(common: &Common, flow_defaults: FlowConfig) -> Result<Sensor> {
         },
         extract: ExtractConfig::default(),
         knowledge,
-        inventory: Inventory::new(inventory_config, oui),
+        inventory: Inventory::new(inventory_config, oui)
+            .with_knowledge_base(load_knowledge_base(common)?),
         events,
     })
 }

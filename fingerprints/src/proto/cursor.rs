@@ -124,23 +124,42 @@ pub(crate) fn be32(bytes: &[u8], at: usize) -> Option<u32> {
 
 /// Lower-case hex digits, no separator (hashes).
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    let mut out = String::with_capacity(2 * bytes.len());
+    for &b in bytes {
+        push_hex(&mut out, b, false);
+    }
+    out
 }
 
 /// Hex bytes joined by colons (`01:00:1a`), as identifiers and serials
 /// are usually shown.
 pub(crate) fn colon_hex(bytes: &[u8], upper: bool) -> String {
-    bytes
-        .iter()
-        .map(|b| {
-            if upper {
-                format!("{b:02X}")
-            } else {
-                format!("{b:02x}")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(":")
+    let mut out = String::with_capacity(3 * bytes.len());
+    for (i, &b) in bytes.iter().enumerate() {
+        if i > 0 {
+            out.push(':');
+        }
+        push_hex(&mut out, b, upper);
+    }
+    out
+}
+
+/// Appends a byte's two hex digits (hashes and fingerprints are built on
+/// the hot path: a table instead of the formatting machinery).
+pub(crate) fn push_hex(out: &mut String, b: u8, upper: bool) {
+    let digits: &[u8; 16] = if upper {
+        b"0123456789ABCDEF"
+    } else {
+        b"0123456789abcdef"
+    };
+    out.push(char::from(digits[usize::from(b >> 4)]));
+    out.push(char::from(digits[usize::from(b & 0xf)]));
+}
+
+/// The MD5 of a text in lower-case hex (JA3, JA3S, HASSH).
+pub(crate) fn md5_hex(text: &str) -> String {
+    use md5::Digest;
+    hex(&md5::Md5::digest(text.as_bytes()))
 }
 
 /// A string field as sent: lossy UTF-8, trailing NULs cut (DHCP options,

@@ -5,7 +5,9 @@
 //!
 //! The recency links live in their own compact array: moving a flow to the
 //! front touches its neighbours' links, and keeping those out of the large
-//! flow records keeps the touch in cache.
+//! flow records keeps the touch in cache. The flow records live in chunks
+//! that never move: a growing table adds a chunk instead of copying every
+//! live flow into a buffer twice the size (and faulting it in again).
 
 use std::collections::HashMap;
 
@@ -29,7 +31,7 @@ const UNLINKED: Links = Links {
 /// Values by key, ordered by last use.
 pub(super) struct LruTable<T> {
     index: HashMap<FlowKey, u32, FlowHasher>,
-    slots: Vec<Option<(FlowKey, T)>>,
+    slots: Chunked<Option<(FlowKey, T)>>,
     links: Vec<Links>,
     free: Vec<u32>,
     newest: u32,
@@ -40,7 +42,7 @@ impl<T> LruTable<T> {
     pub fn with_capacity(capacity: usize) -> LruTable<T> {
         LruTable {
             index: HashMap::with_capacity_and_hasher(capacity, FlowHasher::default()),
-            slots: Vec::with_capacity(capacity),
+            slots: Chunked::default(),
             links: Vec::with_capacity(capacity),
             free: Vec::new(),
             newest: NIL,
@@ -59,47 +61,41 @@ impl<T> LruTable<T> {
             self.unlink(at);
             self.push_newest(at);
         }
-        self.slots[at as usize].as_mut().map(|(_, v)| v)
+        self.slots.get_mut(at)?.as_mut().map(|(_, v)| v)
     }
 
     /// Inserts a value for a key that is not in the table, as the most
     /// recently used.
     pub fn insert(&mut self, key: FlowKey, value: T) -> &mut T {
         let at = match self.free.pop() {
-            Some(at) => {
-                self.slots[at as usize] = Some((key, value));
-                at
-            }
+            Some(at) => at,
             None => {
-                self.slots.push(Some((key, value)));
                 self.links.push(UNLINKED);
-                (self.slots.len() - 1) as u32
+                self.slots.push(None)
             }
         };
         self.index.insert(key, at);
         self.push_newest(at);
-        match &mut self.slots[at as usize] {
-            Some((_, value)) => value,
-            None => unreachable!("slot {at} was just filled"),
-        }
+        let slot = self.slots.slot(at);
+        &mut slot.insert((key, value)).1
     }
 
     /// The most recently used value: the one just inserted or looked up.
     pub fn newest_mut(&mut self) -> Option<&mut T> {
-        let (_, value) = self.slots.get_mut(self.newest as usize)?.as_mut()?;
+        let (_, value) = self.slots.get_mut(self.newest)?.as_mut()?;
         Some(value)
     }
 
     /// The least recently used entry.
     pub fn oldest(&self) -> Option<(&FlowKey, &T)> {
-        let (key, value) = self.slots.get(self.oldest as usize)?.as_ref()?;
+        let (key, value) = self.slots.get(self.oldest)?.as_ref()?;
         Some((key, value))
     }
 
     /// Visits values from the most recently used on, while `visit` says to go on.
     pub fn visit_newest_while(&mut self, mut visit: impl FnMut(&mut T) -> bool) {
         let mut at = self.newest;
-        while let Some(Some((_, value))) = self.slots.get_mut(at as usize) {
+        while let Some(Some((_, value))) = self.slots.get_mut(at) {
             if !visit(value) {
                 return;
             }
@@ -112,7 +108,7 @@ impl<T> LruTable<T> {
         let at = self.index.remove(key)?;
         self.unlink(at);
         self.free.push(at);
-        self.slots[at as usize].take().map(|(_, v)| v)
+        self.slots.get_mut(at)?.take().map(|(_, v)| v)
     }
 
     /// Removes and returns the least recently used entry.
@@ -145,6 +141,67 @@ impl<T> LruTable<T> {
             None => self.oldest = at,
         }
         self.newest = at;
+    }
+}
+
+/// Slots in fixed chunks of `CHUNK`: growing allocates one more chunk and
+/// moves nothing.
+struct Chunked<T> {
+    chunks: Vec<Box<[T]>>,
+    len: u32,
+}
+
+const CHUNK: u32 = 1024;
+
+impl<T> Default for Chunked<T> {
+    fn default() -> Chunked<T> {
+        Chunked {
+            chunks: Vec::new(),
+            len: 0,
+        }
+    }
+}
+
+impl<T: Default> Chunked<T> {
+    /// Appends `value`; returns its index.
+    fn push(&mut self, value: T) -> u32 {
+        let at = self.len;
+        if at % CHUNK == 0 {
+            self.chunks.push((0..CHUNK).map(|_| T::default()).collect());
+        }
+        self.len += 1;
+        *self.slot(at) = value;
+        at
+    }
+}
+
+impl<T> Chunked<T> {
+    fn get(&self, at: u32) -> Option<&T> {
+        if at >= self.len {
+            return None;
+        }
+        self.chunks
+            .get((at / CHUNK) as usize)?
+            .get((at % CHUNK) as usize)
+    }
+
+    fn get_mut(&mut self, at: u32) -> Option<&mut T> {
+        if at >= self.len {
+            return None;
+        }
+        self.chunks
+            .get_mut((at / CHUNK) as usize)?
+            .get_mut((at % CHUNK) as usize)
+    }
+
+    /// The slot at an index handed out by `push`.
+    fn slot(&mut self, at: u32) -> &mut T {
+        &mut self.chunks[(at / CHUNK) as usize][(at % CHUNK) as usize]
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.len as usize
     }
 }
 

@@ -285,23 +285,9 @@ fn protocols_of(view: &PacketView<'_>, set: &mut ProtocolSet) {
 /// Feeds a finding's event type and fields to a hasher.
 fn hash_finding(finding: &fingerprints::proto::Finding, h: &mut impl std::hash::Hasher) {
     use std::hash::Hash;
-    fn value(v: &serde_json::Value, h: &mut impl std::hash::Hasher) {
-        use serde_json::Value;
-        match v {
-            Value::Null => 0u8.hash(h),
-            Value::Bool(b) => b.hash(h),
-            Value::Number(n) => n.as_f64().map(f64::to_bits).hash(h),
-            Value::String(s) => s.hash(h),
-            Value::Array(items) => items.iter().for_each(|i| value(i, h)),
-            Value::Object(map) => map.iter().for_each(|(k, v)| {
-                k.hash(h);
-                value(v, h);
-            }),
-        }
-    }
     finding.event_type.hash(h);
     finding.fields.iter().for_each(|(k, v)| {
         k.hash(h);
-        value(v, h);
+        super::evidence::hash_value(v, h);
     });
 }

@@ -293,6 +293,10 @@ pub struct Device {
     pub forwarded: HashMap<IpAddr, Forwarded>,
     /// What it said about itself, protocol by protocol.
     pub evidence: Evidence,
+    /// Verdicts on what it is, made from `evidence` when the inventory is
+    /// read (see `analysis::classify`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub classification: Option<crate::analysis::Classification>,
 }
 
 /// Pairs of (local address, value) as the distinct values, sorted.
@@ -341,6 +345,7 @@ impl Device {
             router: RouterEvidenceSet::default(),
             forwarded: HashMap::default(),
             evidence: Evidence::default(),
+            classification: None,
         }
     }
 

@@ -30,6 +30,9 @@ pub struct EvidenceItem {
     /// The flow it was last said in (none for frames outside IP).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flow_id: Option<u64>,
+    /// A hash of (field, value): finding an item compares this first.
+    #[serde(skip)]
+    key: u64,
 }
 
 /// A device's evidence.
@@ -82,10 +85,17 @@ impl Evidence {
 
     /// Records a statement; returns how many items were evicted for it.
     pub fn record(&mut self, s: &Statement<'_>, caps: EvidenceCaps) -> u64 {
+        let key = {
+            use std::hash::{BuildHasher, Hash, Hasher};
+            let mut h = foldhash::fast::FixedState::default().build_hasher();
+            s.field.hash(&mut h);
+            hash_value(s.value, &mut h);
+            h.finish()
+        };
         if let Some(item) = self
             .0
             .iter_mut()
-            .find(|i| i.field == s.field && i.value == *s.value)
+            .find(|i| i.key == key && i.field == s.field && i.value == *s.value)
         {
             item.first_seen = item.first_seen.min(s.first);
             item.last_seen = item.last_seen.max(s.last);
@@ -109,6 +119,7 @@ impl Evidence {
                 last_seen: s.last,
                 count: s.count,
                 flow_id: s.flow_id,
+                key,
             });
         }
         evicted
@@ -129,6 +140,23 @@ impl Evidence {
             }
             None => 0,
         }
+    }
+}
+
+/// Feeds a JSON value to a hasher (serde_json's values do not hash).
+pub fn hash_value(v: &serde_json::Value, h: &mut impl std::hash::Hasher) {
+    use serde_json::Value;
+    use std::hash::Hash;
+    match v {
+        Value::Null => 0u8.hash(h),
+        Value::Bool(b) => b.hash(h),
+        Value::Number(n) => n.as_f64().map(f64::to_bits).hash(h),
+        Value::String(s) => s.hash(h),
+        Value::Array(items) => items.iter().for_each(|i| hash_value(i, h)),
+        Value::Object(map) => map.iter().for_each(|(k, v)| {
+            k.hash(h);
+            hash_value(v, h);
+        }),
     }
 }
 

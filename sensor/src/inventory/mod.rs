@@ -14,6 +14,7 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use dashmap::DashMap;
+use fingerprints::kb::KnowledgeBase;
 use fingerprints::{MacAddr, OuiRegistry};
 use serde::Serialize;
 
@@ -80,6 +81,8 @@ struct Counters {
 pub struct Inventory {
     config: InventoryConfig,
     oui: OuiRegistry,
+    /// The rules devices are classified by when the inventory is read.
+    kb: KnowledgeBase,
     devices: SharedMap<MacAddr, Device>,
     remote_hosts: SharedMap<IpAddr, RemoteHost>,
     /// Router addresses announced by DHCP servers (bounded: a segment has few).
@@ -113,6 +116,7 @@ impl Inventory {
         Inventory {
             config,
             oui,
+            kb: KnowledgeBase::default(),
             devices: SharedMap::default(),
             remote_hosts: SharedMap::default(),
             router_ips: SharedMap::default(),
@@ -120,6 +124,13 @@ impl Inventory {
             announced: SharedMap::default(),
             counters: Counters::default(),
         }
+    }
+
+    /// Classifies devices by `kb` in every snapshot (without one, devices
+    /// get no verdicts).
+    pub fn with_knowledge_base(mut self, kb: KnowledgeBase) -> Inventory {
+        self.kb = kb;
+        self
     }
 
     pub fn device_count(&self) -> usize {
@@ -178,6 +189,9 @@ impl Inventory {
             }
             d.ips.sort_by_key(|b| b.ip);
             d.evidence.sort();
+            if !self.kb.is_empty() {
+                d.classification = Some(crate::analysis::classify(d, &self.kb));
+            }
         }
         let mut remote_hosts: Vec<RemoteHost> =
             self.remote_hosts.iter().map(|h| h.clone()).collect();

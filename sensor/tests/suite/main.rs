@@ -7,6 +7,7 @@
 
 mod bad_input;
 mod caps;
+mod classify;
 mod flows_ndpi;
 mod formats;
 mod identity;

@@ -25,7 +25,8 @@ fn split_pcap(source: &Path, target: &Path, keep: impl Fn(usize) -> bool) {
 }
 
 /// Devices or hosts as compared across worker counts. Flow ids are left
-/// out of evidence: unique within a run, but numbered per worker. Routers
+/// out of evidence and classification reasons: unique within a run, but
+/// numbered per worker. Routers
 /// are compared by their verdict only: what a router's MAC carries (peers,
 /// addresses, evidence) is its own until the verdict and the remote hosts'
 /// behind it after, and when the verdict comes depends on the order the
@@ -44,6 +45,16 @@ fn without_flow_ids(entries: &Value) -> Value {
         }
         for item in entry["evidence"].as_array_mut().into_iter().flatten() {
             item.as_object_mut().map(|o| o.remove("flow_id"));
+        }
+        // Classification reasons name the flow of their evidence too.
+        for verdict in entry["classification"]
+            .as_object_mut()
+            .into_iter()
+            .flatten()
+        {
+            for reason in verdict.1["reasons"].as_array_mut().into_iter().flatten() {
+                reason.as_object_mut().map(|o| o.remove("flow_id"));
+            }
         }
     }
     entries

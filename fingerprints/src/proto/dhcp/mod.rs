@@ -600,3 +600,7 @@ mod dissector_tests {
         assert!(!out[0].fields.contains_key("hostname"));
     }
 }
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod suricata_verify_tests;

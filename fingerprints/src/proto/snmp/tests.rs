@@ -1,4 +1,7 @@
+use serde_json::Value;
+
 use super::*;
+use crate::proto::tls::tests::suricata_verify;
 use crate::testing::{capture, messages};
 
 fn get<'a>(f: &'a Finding, key: &str) -> Option<&'a serde_json::Value> {
@@ -152,4 +155,136 @@ fn snmp_hostile_input() {
         ber::oid_string(&[0x2b, 6, 1, 2, 1, 1, 5, 0]).unwrap(),
         SYS_NAME
     );
+}
+
+/// One event per SNMP message that parses, as Suricata writes one per
+/// message, named as Suricata names its fields, and the messages that do
+/// not parse. Representations put as Suricata's:
+/// - `pdu_type`: `encrypted` for an encrypted v3 PDU (mirador:
+///   `encrypted: true` and no PDU type);
+/// - `community`: mirador never writes the community, only whether one was
+///   sent (`community_present`), which is what is compared;
+/// - `trap_oid`, `trap_address`: Suricata 9's names in alerts for v1
+///   traps' `trap_type.oid` and `trap_type.address`.
+fn suricata_events(pcap: &str) -> (Vec<suricata_verify::Event>, Vec<String>) {
+    let mut events = Vec::new();
+    let mut errors = Vec::new();
+    for m in messages(pcap) {
+        if !probe(&m.context, &m.bytes) {
+            continue;
+        }
+        let mut out = Vec::new();
+        if let Err(e) = parse(&Knowledge::default(), &m.context, &m.bytes, &mut out) {
+            errors.push(format!("frame {}: {e}", m.frame));
+            continue;
+        }
+        let [f] = out.as_slice() else {
+            panic!("{pcap} frame {}: {out:?}", m.frame)
+        };
+        let mut e = suricata_verify::Event::new();
+        e.insert("src_ip".into(), m.src_ip.unwrap().to_string().into());
+        e.insert("src_port".into(), m.context.src_port.into());
+        e.insert("dest_ip".into(), m.dst_ip.unwrap().to_string().into());
+        e.insert("dest_port".into(), m.context.dst_port.into());
+        e.insert("proto".into(), "UDP".into());
+        e.insert("pcap_cnt".into(), m.frame.into());
+        for (key, value) in f.leaves() {
+            e.insert(format!("snmp.{key}"), value.clone());
+        }
+        if get(f, "encrypted") == Some(&true.into()) {
+            e.insert("snmp.pdu_type".into(), "encrypted".into());
+        }
+        if let Some(present) = get(f, "community_present") {
+            e.insert("snmp.community".into(), present.clone());
+        }
+        for (ours, suricata) in [("oid", "trap_oid"), ("address", "trap_address")] {
+            if let Some(v) = get(f, &format!("trap_type.{ours}")) {
+                e.insert(format!("snmp.{suricata}"), v.clone());
+            }
+        }
+        events.push(e);
+    }
+    (events, errors)
+}
+
+/// The fields of Suricata's `snmp` event that mirador's events carry.
+const SURICATA_SNMP: suricata_verify::Protocol = suricata_verify::Protocol {
+    event_type: "snmp",
+    alerts: true,
+    emitted: &[
+        "src_ip",
+        "src_port",
+        "dest_ip",
+        "dest_port",
+        "proto",
+        "pcap_cnt",
+        "snmp.version",
+        "snmp.pdu_type",
+        "snmp.vars",
+        "snmp.community",
+        "snmp.trap_oid",
+        "snmp.trap_address",
+        "snmp.trap_type.oid",
+        "snmp.trap_type.address",
+        "snmp.trap_type.trap_type",
+    ],
+    // Not mirador's: the rule an alert is for (each of snmp-trap-oid's
+    // rules matches one trap field, so its alerts are its traps); the v3
+    // user name (`usm`).
+    skipped: &["alert.signature_id", "snmp.usm"],
+    // Only whether a community was sent is compared.
+    expected: |key, v| match (key, v) {
+        ("snmp.community", Value::String(s)) => (!s.is_empty()).into(),
+        (_, v) => v,
+    },
+};
+
+/// Where mirador's SNMP parser differs from Suricata's on these captures;
+/// each must still be seen, so that a change shows here.
+const KNOWN_DIFFERENCES: &[&str] = &[
+    // Frame 7 of snmp-trap-oid is a v1 trap whose PDU tag is written in
+    // BER's high-tag-number form (bf 04 for [4]): tshark and Suricata read
+    // it (enterprise 1.3.6.1.4.1.4.1.2.21, agent 127.0.0.1), mirador's BER
+    // reader takes single-byte tags only and rejects the message. Frames 8
+    // to 12 are malformed for tshark too (no alert from Suricata either).
+    "snmp-trap-oid: check 1: count: expected at least 7, ours 6",
+    "snmp-trap-oid: check 2: count: expected at least 7, ours 6",
+];
+
+/// suricata-verify's `snmp` checks (and the `alert` checks on SNMP fields):
+/// each field mirador emits equals Suricata's, message by message.
+#[test]
+fn snmp_equals_suricata_verify() {
+    // Test, protocol fields compared at least (the test.yaml's fields that
+    // mirador emits, so that a field skipped by mistake fails).
+    let tests = [
+        ("snmp-v2c-get", 8),
+        ("snmp-v3-encrypted", 5),
+        ("snmp-v3-unauth", 5),
+        ("snmp-trap-oid", 2),
+    ];
+    let mut mismatches = Vec::new();
+    for (test, fields) in tests {
+        let (events, errors) = suricata_events(&suricata_verify::pcap(test));
+        let outcome = suricata_verify::compare(test, &SURICATA_SNMP, &events);
+        eprintln!(
+            "{test}: {} fields compared, skipped {:?}, not parsed {errors:?}",
+            outcome.compared, outcome.skipped
+        );
+        assert!(
+            outcome.compared >= fields,
+            "{test}: {} fields compared, {fields} expected",
+            outcome.compared
+        );
+        mismatches.extend(outcome.mismatches);
+        let not_parsed: Vec<String> = if test == "snmp-trap-oid" {
+            (7..=12)
+                .map(|n| format!("frame {n}: malformed snmp pdu"))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        assert_eq!(errors, not_parsed, "{test}");
+    }
+    assert_eq!(mismatches, KNOWN_DIFFERENCES);
 }

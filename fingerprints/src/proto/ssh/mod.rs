@@ -2,9 +2,7 @@
 //! (`OpenSSH_7.4`, `dropbear_2019.78`, an embedded stack), and the KEXINIT
 //! algorithm lists fingerprint the client or server (HASSH, Salesforce).
 
-use md5::{Digest, Md5};
-
-use super::cursor::be32;
+use super::cursor::{be32, md5_hex};
 use super::{About, Context, Dissector, Finding, Knowledge, Parse, ParseError, Progress};
 
 pub const DISSECTORS: &[Dissector] = &[Dissector {
@@ -80,13 +78,6 @@ fn name_lists(payload: &[u8]) -> Result<Vec<String>, ParseError> {
         at = start + len;
     }
     Ok(lists)
-}
-
-fn md5_hex(s: &str) -> String {
-    Md5::digest(s.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 fn parse(

@@ -2,10 +2,9 @@
 //! them (JA3, JA3S, JA4). Shared by TLS over TCP and QUIC, which carry the
 //! same handshake messages.
 
-use md5::Md5;
 use sha2::{Digest, Sha256};
 
-use crate::proto::cursor::hex;
+use crate::proto::cursor::{hex, md5_hex, push_hex};
 use crate::proto::{Finding, ParseError};
 
 /// A bounds-checked cursor over handshake bytes.
@@ -384,11 +383,16 @@ fn dashed(values: impl Iterator<Item = u16>) -> String {
 }
 
 fn hex_list(values: &[u16]) -> String {
-    values
-        .iter()
-        .map(|v| format!("{v:04x}"))
-        .collect::<Vec<_>>()
-        .join(",")
+    let mut out = String::with_capacity(5 * values.len());
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        for b in v.to_be_bytes() {
+            push_hex(&mut out, b, false);
+        }
+    }
+    out
 }
 
 /// The first 12 hex digits of SHA-256, or twelve zeros for an empty list.
@@ -401,11 +405,6 @@ fn truncated_sha256(text: &str) -> String {
     hex
 }
 
-pub fn md5_hex(text: &str) -> String {
-    hex(&Md5::digest(text.as_bytes()))
-}
-
-/// Lowercase hex of bytes.
 /// A DTLS version number (0xfeff DTLS 1.0, 0xfefd 1.2, 0xfefc 1.3).
 pub fn is_dtls_version(v: u16) -> bool {
     v >> 8 == 0xfe

@@ -218,7 +218,7 @@ pub(crate) fn server_hello(body: &[u8]) -> Result<(Finding, bool), ParseError> {
     let mut finding = Finding::new("tls", About::Sender);
     finding.set("version", hello::version_name(hello.version()));
     let ja3s = hello.ja3s_string();
-    finding.set("ja3s.hash", hello::md5_hex(&ja3s));
+    finding.set("ja3s.hash", super::cursor::md5_hex(&ja3s));
     finding.set("ja3s.string", ja3s);
     finding.set(
         "cipher_suite",
