@@ -33,3 +33,12 @@ impl DataError {
         }
     }
 }
+
+/// The entry lines of a tab-separated data file, with their line numbers
+/// (from 1): line ends without `\r`, blank lines and `#` comments left out.
+pub(crate) fn data_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines()
+        .enumerate()
+        .map(|(index, line)| (index + 1, line.trim_end_matches('\r')))
+        .filter(|(_, line)| !line.trim().is_empty() && !line.starts_with('#'))
+}

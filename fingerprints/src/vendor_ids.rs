@@ -40,12 +40,8 @@ impl VendorIds {
     /// Adds the entries of one protocol's table; returns how many.
     pub fn load(&mut self, protocol: &str, source: &str, text: &str) -> Result<usize, DataError> {
         let mut entries = Vec::new();
-        for (index, line) in text.lines().enumerate() {
-            let line = line.trim_end_matches('\r');
-            if line.trim().is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let err = |message: String| DataError::new(source, index + 1, message);
+        for (line_no, line) in crate::data_lines(text) {
+            let err = |message: String| DataError::new(source, line_no, message);
             let (id, name) = line
                 .split_once('\t')
                 .ok_or_else(|| err("expected ID<TAB>NAME".into()))?;

@@ -81,21 +81,17 @@ impl KnowledgeBase {
     /// taxonomy loaded so far.
     pub fn load_rules(&mut self, source: &str, text: &str) -> Result<usize, DataError> {
         let mut added = 0;
-        for (index, line) in text.lines().enumerate() {
-            let line = line.trim_end_matches('\r');
-            if line.trim().is_empty() || line.starts_with('#') {
-                continue;
-            }
+        for (line_no, line) in crate::data_lines(text) {
             let rule = Rule::parse(line)
-                .map_err(|message| DataError::new(source, index + 1, message))?
-                .from(source, index + 1);
+                .map_err(|message| DataError::new(source, line_no, message))?
+                .from(source, line_no);
             if rule.attribute == Attribute::Category
                 && !rule.label_has_captures()
                 && !self.taxonomy.contains(&rule.label)
             {
                 return Err(DataError::new(
                     source,
-                    index + 1,
+                    line_no,
                     format!("category {:?} is not in the taxonomy", rule.label),
                 ));
             }
@@ -135,13 +131,22 @@ impl KnowledgeBase {
         };
         let mut texts = Vec::new();
         collect_texts(value, &mut texts);
+        // Each text lower-cased once, not once per rule (`oui.vendor` alone
+        // has hundreds).
+        let texts: Vec<(String, String)> = texts
+            .into_iter()
+            .map(|t| {
+                let lower = t.to_lowercase();
+                (t, lower)
+            })
+            .collect();
         for &i in candidates {
             let Some(rule) = self.rules.get(i).filter(|r| r.weight > 0.0) else {
                 continue;
             };
             if let Some((text, label)) = texts
                 .iter()
-                .find_map(|t| rule.apply(t).map(|label| (t, label)))
+                .find_map(|(t, lower)| rule.apply(t, lower).map(|label| (t, label)))
             {
                 out.push(Vote {
                     rule,

@@ -147,12 +147,12 @@ impl Rule {
         matches!(self.matcher, Matcher::Regex(_)) && self.label.contains('$')
     }
 
-    /// The label, when `text` matches.
-    pub fn apply(&self, text: &str) -> Option<String> {
+    /// The label, when `text` (`lower` is it lower-cased) matches.
+    pub fn apply(&self, text: &str, lower: &str) -> Option<String> {
         let matched = match &self.matcher {
-            Matcher::Is(p) => text.to_lowercase() == *p,
-            Matcher::Prefix(p) => text.to_lowercase().starts_with(p.as_str()),
-            Matcher::Contains(p) => text.to_lowercase().contains(p.as_str()),
+            Matcher::Is(p) => lower == p,
+            Matcher::Prefix(p) => lower.starts_with(p.as_str()),
+            Matcher::Contains(p) => lower.contains(p.as_str()),
             Matcher::Regex(re) => {
                 let captures = re.captures(text)?;
                 if !self.label_has_captures() {

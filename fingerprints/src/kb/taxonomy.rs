@@ -23,12 +23,8 @@ impl Taxonomy {
     /// replaced. Returns how many were read.
     pub fn load(&mut self, source: &str, text: &str) -> Result<usize, DataError> {
         let mut added = 0;
-        for (index, line) in text.lines().enumerate() {
-            let line = line.trim_end_matches('\r');
-            if line.trim().is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let err = |message: String| DataError::new(source, index + 1, message);
+        for (line_no, line) in crate::data_lines(text) {
+            let err = |message: String| DataError::new(source, line_no, message);
             let [path, criticality, description] = line.split('\t').collect::<Vec<_>>()[..] else {
                 return Err(err(
                     "expected 3 tab-separated columns (category criticality description)".into(),

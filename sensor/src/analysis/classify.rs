@@ -155,13 +155,8 @@ fn decide(attribute: Attribute, said: &[&Said<'_>]) -> Option<Verdict> {
             voted.eq_ignore_ascii_case(label)
         }
     };
-    let related = |a: &str, b: &str| {
-        if attribute == Attribute::Category {
-            Taxonomy::lineage(a).any(|l| l == b) || Taxonomy::lineage(b).any(|l| l == a)
-        } else {
-            a.eq_ignore_ascii_case(b)
-        }
-    };
+    // Labels that do not compete: a category and its ancestors.
+    let related = |a: &str, b: &str| supports_label(a, b) || supports_label(b, a);
     // `1 - Π(1 - w)` over the distinct rules (a rule counts once, however
     // many values it matched) whose votes pass `counts`.
     let combined = |counts: &dyn Fn(&str) -> bool| {
