@@ -33,6 +33,31 @@ impl RunningStats {
         self.sum_sq += d * d;
     }
 
+    /// Adds `other`'s values (Chan et al.'s pairwise combination); the
+    /// result is re-centred on the combined mean.
+    pub fn merge(&mut self, other: &RunningStats) {
+        if other.count == 0 {
+            return;
+        }
+        if self.count == 0 {
+            *self = *other;
+            return;
+        }
+        let (na, nb) = (self.count as f64, other.count as f64);
+        let m2 = |s: &RunningStats| s.sum_sq - s.sum * s.sum / s.count as f64;
+        let (mean_a, mean_b) = (self.mean(), other.mean());
+        let delta = mean_b - mean_a;
+        let n = na + nb;
+        *self = RunningStats {
+            count: self.count + other.count,
+            shift: mean_a + delta * nb / n,
+            sum: 0.0,
+            sum_sq: m2(self) + m2(other) + delta * delta * na * nb / n,
+            min: self.min.min(other.min),
+            max: self.max.max(other.max),
+        };
+    }
+
     pub fn count(&self) -> u64 {
         self.count
     }
@@ -107,6 +132,26 @@ mod tests {
         }
         assert!((s.mean() - (3.6e9 + 0.5)).abs() < 1e-6);
         assert!((s.stddev() - 0.5).abs() < 1e-9, "{}", s.stddev());
+    }
+
+    #[test]
+    fn merging_equals_pushing_everything() {
+        let (a, b) = ([3.0, 9.0, 4.5], [1e6, 1e6 + 2.0, 7.0, 8.0]);
+        let (mut sa, mut sb, mut all) = Default::default();
+        a.iter().for_each(|v| RunningStats::push(&mut sa, *v));
+        b.iter().for_each(|v| RunningStats::push(&mut sb, *v));
+        a.iter()
+            .chain(&b)
+            .for_each(|v| RunningStats::push(&mut all, *v));
+        let mut merged: RunningStats = sa;
+        merged.merge(&sb);
+        merged.merge(&RunningStats::default());
+        assert_eq!(
+            (merged.count(), merged.min(), merged.max()),
+            (7, 3.0, 1e6 + 2.0)
+        );
+        assert!((merged.mean() - all.mean()).abs() < 1e-6);
+        assert!((merged.stddev() - all.stddev()).abs() < 1e-6);
     }
 
     #[test]

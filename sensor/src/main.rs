@@ -1,5 +1,7 @@
 //! The `mirador` command line: the edge where errors become messages.
 
+mod main_model;
+
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -66,6 +68,23 @@ mirador live -I eth1 --duration 60 --workers 2\n      one minute with two worker
 Needs CAP_NET_RAW (run as root, or: setcap cap_net_raw+ep $(command -v mirador)). \
 The interface is put in promiscuous mode.")]
     Live(LiveArgs),
+    /// Train the behavioural model on labelled captures.
+    #[command(after_help = "Example:\n  \
+mirador train --labels classifiers/data/iot-sentinel-labels.csv ../shared/captures/iot-sentinel -o model.json\n\n\
+Each capture is analysed on its own; the labels name devices by MAC (and capture). \
+docs/classification.md describes the labels file, the features and the model file.")]
+    Train(main_model::TrainArgs),
+    /// Judge a model (or cross-validate) on labelled captures: accuracy,
+    /// macro-F1, per-class precision and recall, confusion matrix.
+    #[command(after_help = "Examples:\n  \
+mirador eval --labels labels.csv --model model.json captures/\n  \
+mirador eval --labels labels.csv --cv 5 --json captures/")]
+    Eval(main_model::EvalArgs),
+    /// Show the evidence and model features behind a device's verdicts.
+    #[command(after_help = "Examples:\n  \
+mirador explain 50:c7:bf:00:c7:03 inventory.json\n  \
+mirador explain 50:c7:bf:00:c7:03 capture.pcap")]
+    Explain(main_model::ExplainArgs),
 }
 
 #[derive(Args)]
@@ -113,6 +132,13 @@ struct Common {
     /// Distinct values kept per evidence field (hostnames, domains ...).
     #[arg(long, value_name = "N", default_value_t = InventoryConfig::default().max_values_per_field)]
     max_values_per_field: usize,
+    /// The behavioural model file [default: the shipped one, trained on
+    /// the IoT Sentinel captures].
+    #[arg(long, value_name = "FILE", env = "MIRADOR_MODEL")]
+    model: Option<PathBuf>,
+    /// Classify from the knowledge base alone.
+    #[arg(long, conflicts_with = "model")]
+    no_model: bool,
     /// Rows of the device table (0: all).
     #[arg(long, value_name = "N", default_value_t = 50)]
     table_rows: usize,
@@ -171,6 +197,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Analyze(args) => analyze(args),
         Command::Live(args) => live(args),
+        Command::Train(args) => main_model::train(args),
+        Command::Eval(args) => main_model::eval(args),
+        Command::Explain(args) => main_model::explain(args),
     };
     match result {
         Ok(code) => code,
@@ -271,7 +300,11 @@ fn load_knowledge_base(common: &Common) -> Result<fingerprints::kb::KnowledgeBas
     Ok(kb)
 }
 
-fn build_sensor(common: &Common, flow_defaults: FlowConfig) -> Result<Sensor> {
+fn build_sensor(
+    common: &Common,
+    flow_defaults: FlowConfig,
+    model: Option<std::sync::Arc<classifiers::Model>>,
+) -> Result<Sensor> {
     let mut oui = fingerprints::OuiRegistry::builtin();
     if let Some(dir) = &common.fingerprints {
         let path = dir.join("oui.tsv");
@@ -304,8 +337,14 @@ fn build_sensor(common: &Common, flow_defaults: FlowConfig) -> Result<Sensor> {
         },
         extract: ExtractConfig::default(),
         knowledge,
-        inventory: Inventory::new(inventory_config, oui)
-            .with_knowledge_base(load_knowledge_base(common)?),
+        inventory: {
+            let inventory = Inventory::new(inventory_config, oui)
+                .with_knowledge_base(load_knowledge_base(common)?);
+            match model {
+                Some(model) => inventory.with_model(model),
+                None => inventory,
+            }
+        },
         events,
     })
 }
@@ -334,7 +373,11 @@ impl RunObserver for Console {
 
 fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
     let common = &args.common;
-    let sensor = build_sensor(common, FlowConfig::offline())?;
+    let sensor = build_sensor(
+        common,
+        FlowConfig::offline(),
+        main_model::load_model(common)?,
+    )?;
     let inputs = sensor::capture::merge::expand_inputs(&args.inputs);
     if !inputs.skipped.is_empty() && !common.quiet {
         eprintln!(
@@ -510,7 +553,7 @@ fn print_summary(s: &RunSummary, sensor: &Sensor) {
 
 fn live(args: LiveArgs) -> Result<ExitCode> {
     let common = &args.common;
-    let sensor = build_sensor(common, FlowConfig::live())?;
+    let sensor = build_sensor(common, FlowConfig::live(), main_model::load_model(common)?)?;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, std::sync::Arc::clone(&stop))

@@ -7,6 +7,9 @@ use std::fmt;
 #[serde(rename_all = "snake_case")]
 pub enum Attribute {
     Category,
+    /// The product line as training labels name it (`TP-LinkPlugHS110`):
+    /// what the behavioural model is usually trained to tell apart.
+    Type,
     Vendor,
     Model,
     Os,
@@ -14,8 +17,9 @@ pub enum Attribute {
 }
 
 impl Attribute {
-    pub const ALL: [Attribute; 5] = [
+    pub const ALL: [Attribute; 6] = [
         Attribute::Category,
+        Attribute::Type,
         Attribute::Vendor,
         Attribute::Model,
         Attribute::Os,
@@ -25,6 +29,7 @@ impl Attribute {
     pub fn name(self) -> &'static str {
         match self {
             Attribute::Category => "category",
+            Attribute::Type => "type",
             Attribute::Vendor => "vendor",
             Attribute::Model => "model",
             Attribute::Os => "os",
@@ -32,7 +37,7 @@ impl Attribute {
         }
     }
 
-    fn parse(text: &str) -> Option<Attribute> {
+    pub fn parse(text: &str) -> Option<Attribute> {
         Attribute::ALL.into_iter().find(|a| a.name() == text)
     }
 }

@@ -1,5 +1,6 @@
-//! One explained verdict per device attribute (category, vendor, model, OS,
-//! firmware), from the knowledge base's rules over the device's evidence.
+//! One explained verdict per device attribute (category, type, vendor,
+//! model, OS, firmware), from the knowledge base's rules over the device's
+//! evidence and the behavioural model's vote.
 //!
 //! Each rule that matches votes for a label with its weight. The support of
 //! a label is `1 - Π(1 - w)` over the distinct rules that vote for it (two
@@ -10,11 +11,15 @@
 //! confidence combines both by Dempster's rule: `s (1 - r) / (1 - s r)`. The
 //! verdict is the label with the highest confidence, for categories the
 //! most specific one that reaches `CONFIDENT`; below that the label is
-//! `unknown` and the candidates are listed. docs/classification.md shows a
-//! worked example.
+//! `unknown` and the candidates are listed. The model is one more voter:
+//! its weight is the share of its trees that voted for the label (times
+//! `MODEL_WEIGHT` where rules spoke too), and its reasons are the features
+//! those trees tested. docs/classification.md
+//! shows a worked example.
 
 use std::collections::BTreeMap;
 
+use classifiers::Model;
 use fingerprints::kb::{Attribute, KnowledgeBase, Taxonomy, Vote};
 use serde::Serialize;
 
@@ -85,16 +90,56 @@ pub struct Reason {
     pub flow_id: Option<u64>,
 }
 
-/// A vote with where its evidence came from.
-struct Said<'kb> {
-    vote: Vote<'kb>,
+/// A vote with where its evidence came from: a knowledge-base rule or the
+/// model.
+struct Said<'a> {
+    attribute: Attribute,
+    label: String,
+    /// The text the rule matched, or a feature and its value.
+    text: String,
+    weight: f64,
+    /// The rule (`file:line`) or the model; a voter counts once.
+    origin: &'a str,
+    source: String,
     field: String,
     last_seen: Timestamp,
     flow_id: Option<u64>,
 }
 
-/// The verdicts for `device` from its evidence and its MAC's vendor.
-pub fn classify(device: &Device, kb: &KnowledgeBase) -> Classification {
+impl<'a> Said<'a> {
+    fn of_rule(
+        vote: Vote<'a>,
+        field: &str,
+        last_seen: Timestamp,
+        flow_id: Option<u64>,
+    ) -> Said<'a> {
+        Said {
+            attribute: vote.rule.attribute,
+            label: vote.label,
+            text: vote.text,
+            weight: vote.rule.weight,
+            origin: &vote.rule.origin,
+            source: vote.rule.source.clone(),
+            field: field.to_string(),
+            last_seen,
+            flow_id,
+        }
+    }
+}
+
+/// The model's name in reasons.
+pub const MODEL_ORIGIN: &str = "model";
+/// Where rules also spoke about an attribute, the model's vote weighs its
+/// trees' share times this: even a unanimous forest only knows the classes
+/// it was trained on, so a strong rule (weight 0.9: a registered vendor id,
+/// an LLDP system description) still outweighs it on a device unlike any
+/// it saw. Where no rule spoke, there is no conflict to settle and the
+/// share stands.
+pub const MODEL_WEIGHT: f64 = 0.85;
+
+/// The verdicts for `device` from its evidence and its MAC's vendor, and
+/// from its behaviour when a model is given.
+pub fn classify(device: &Device, kb: &KnowledgeBase, model: Option<&Model>) -> Classification {
     let mut said: Vec<Said<'_>> = Vec::new();
     let mut votes = Vec::new();
     if let Some(oui) = &device.oui {
@@ -103,28 +148,59 @@ pub fn classify(device: &Device, kb: &KnowledgeBase) -> Classification {
             &serde_json::Value::from(oui.organization.as_str()),
             &mut votes,
         );
-        said.extend(votes.drain(..).map(|vote| Said {
-            vote,
-            field: "oui.vendor".into(),
-            last_seen: device.first_seen,
-            flow_id: None,
-        }));
+        said.extend(
+            votes
+                .drain(..)
+                .map(|vote| Said::of_rule(vote, "oui.vendor", device.first_seen, None)),
+        );
     }
     for item in device.evidence.iter() {
         kb.votes(&item.field, &item.value, &mut votes);
-        said.extend(votes.drain(..).map(|vote| Said {
-            vote,
-            field: item.field.clone(),
-            last_seen: item.last_seen,
-            flow_id: item.flow_id,
-        }));
+        said.extend(
+            votes
+                .drain(..)
+                .map(|vote| Said::of_rule(vote, &item.field, item.last_seen, item.flow_id)),
+        );
+    }
+    for vote in model
+        .map(|m| super::model::votes(m, device, &kb.taxonomy))
+        .unwrap_or_default()
+    {
+        let weight = if said.iter().any(|s| s.attribute == vote.attribute) {
+            vote.confidence * MODEL_WEIGHT
+        } else {
+            vote.confidence
+        };
+        // One entry per feature named, all one voter.
+        for feature in &vote.features {
+            let fed_by = if feature.texts.is_empty() {
+                String::new()
+            } else {
+                format!(" from {}", feature.texts.join(", "))
+            };
+            said.push(Said {
+                attribute: vote.attribute,
+                label: vote.label.clone(),
+                text: format!(
+                    "{}{fed_by}; {:.0}% of the voting trees' tests",
+                    round(feature.value),
+                    feature.share * 100.0
+                ),
+                weight,
+                origin: MODEL_ORIGIN,
+                source: format!(
+                    "behavioural model: {} of {} trees",
+                    vote.trees.0, vote.trees.1
+                ),
+                field: format!("feature.{}", feature.name),
+                last_seen: device.last_seen,
+                flow_id: None,
+            });
+        }
     }
     let mut verdicts = BTreeMap::new();
     for attribute in Attribute::ALL {
-        let of: Vec<&Said<'_>> = said
-            .iter()
-            .filter(|s| s.vote.rule.attribute == attribute)
-            .collect();
+        let of: Vec<&Said<'_>> = said.iter().filter(|s| s.attribute == attribute).collect();
         if let Some(verdict) = decide(attribute, &of) {
             verdicts.insert(attribute, verdict);
         }
@@ -138,9 +214,9 @@ fn decide(attribute: Attribute, said: &[&Said<'_>]) -> Option<Verdict> {
     let mut labels: Vec<&str> = Vec::new();
     for s in said {
         let lineage: Box<dyn Iterator<Item = &str>> = if attribute == Attribute::Category {
-            Box::new(Taxonomy::lineage(&s.vote.label))
+            Box::new(Taxonomy::lineage(&s.label))
         } else {
-            Box::new(std::iter::once(s.vote.label.as_str()))
+            Box::new(std::iter::once(s.label.as_str()))
         };
         for label in lineage {
             if !labels.contains(&label) {
@@ -161,12 +237,9 @@ fn decide(attribute: Attribute, said: &[&Said<'_>]) -> Option<Verdict> {
     // many values it matched) whose votes pass `counts`.
     let combined = |counts: &dyn Fn(&str) -> bool| {
         let mut rules: Vec<(&str, f64)> = Vec::new();
-        for s in said.iter().filter(|s| counts(&s.vote.label)) {
-            if !rules
-                .iter()
-                .any(|(origin, _)| *origin == s.vote.rule.origin)
-            {
-                rules.push((&s.vote.rule.origin, s.vote.rule.weight));
+        for s in said.iter().filter(|s| counts(&s.label)) {
+            if !rules.iter().any(|(origin, _)| *origin == s.origin) {
+                rules.push((s.origin, s.weight));
             }
         }
         1.0 - rules.iter().map(|(_, w)| 1.0 - w).product::<f64>()
@@ -211,14 +284,14 @@ fn decide(attribute: Attribute, said: &[&Said<'_>]) -> Option<Verdict> {
     .clone();
     let mut reasons: Vec<Reason> = said
         .iter()
-        .filter(|s| supports_label(&chosen.label, &s.vote.label))
+        .filter(|s| supports_label(&chosen.label, &s.label))
         .map(|s| Reason {
             field: s.field.clone(),
-            value: s.vote.text.clone(),
-            label: s.vote.label.clone(),
-            weight: s.vote.rule.weight,
-            rule: s.vote.rule.origin.clone(),
-            source: s.vote.rule.source.clone(),
+            value: s.text.clone(),
+            label: s.label.clone(),
+            weight: s.weight,
+            rule: s.origin.to_string(),
+            source: s.source.clone(),
             last_seen: s.last_seen,
             flow_id: s.flow_id,
         })

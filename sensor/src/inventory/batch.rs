@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use classifiers::FlowSummary;
 use etherparse::TransportSlice;
 use fingerprints::MacAddr;
 
@@ -66,6 +67,8 @@ pub struct InventoryBatch {
     pub(super) sightings: Vec<Sighting>,
     pub(super) observations: Vec<(Timestamp, Observation)>,
     pub(super) claims: Vec<FiledClaim>,
+    /// Ended flows, as each local end saw them: its behaviour.
+    pub(super) flows_ended: Vec<(MacAddr, FlowSummary)>,
     /// Claims by a hash of who said what, to fold repeats.
     claim_index: HashMap<u64, u32, foldhash::fast::RandomState>,
     /// Scratch space for evidence names while claims are filed.
@@ -104,6 +107,7 @@ impl Default for InventoryBatch {
             sightings: Vec::new(),
             observations: Vec::new(),
             claims: Vec::new(),
+            flows_ended: Vec::new(),
             claim_index: HashMap::default(),
             path: String::new(),
         }
@@ -174,6 +178,56 @@ impl InventoryBatch {
         }
     }
 
+    /// A flow ended: what it was, for the behaviour of the devices at its
+    /// ends (a flow cut by the active timeout counts each time it is cut).
+    pub fn flow_ended(&mut self, flow: &Flow) {
+        let mut gaps = flow.to_server.iat_us;
+        gaps.merge(&flow.to_client.iat_us);
+        let ends = [
+            (
+                flow.client_mac,
+                true,
+                &flow.to_server,
+                &flow.to_client,
+                flow.server.ip,
+            ),
+            (
+                flow.server_mac,
+                false,
+                &flow.to_client,
+                &flow.to_server,
+                flow.client.ip,
+            ),
+        ];
+        for (mac, as_client, sent, received, peer) in ends {
+            let Some(mac) = mac.filter(|m| m.is_unicast()) else {
+                continue;
+            };
+            let destination = {
+                use std::hash::BuildHasher;
+                self.claim_index.hasher().hash_one((peer, flow.server.port))
+            };
+            self.flows_ended.push((
+                mac,
+                FlowSummary {
+                    as_client,
+                    transport: flow.protocol(),
+                    service_port: flow.server.port,
+                    peer_is_local: is_local_network(peer),
+                    destination,
+                    start_us: (flow.start.0 / 1000) as i64,
+                    duration_us: (flow.end.since(flow.start) / 1000) as i64,
+                    packets_sent: sent.pkts,
+                    packets_received: received.pkts,
+                    bytes_sent: sent.bytes,
+                    bytes_received: received.bytes,
+                    mean_sent_len: sent.pkt_len.mean(),
+                    mean_gap_us: gaps.mean(),
+                },
+            ));
+        }
+    }
+
     pub fn sighting(&mut self, sighting: Sighting) {
         self.sightings.push(sighting);
     }
@@ -217,7 +271,11 @@ impl InventoryBatch {
     /// Whether the batch has grown enough to be applied now, whatever the time.
     pub fn is_full(&self) -> bool {
         self.activity.len() >= 4096
-            || self.sightings.len() + self.observations.len() + self.claims.len() >= 4096
+            || self.sightings.len()
+                + self.observations.len()
+                + self.claims.len()
+                + self.flows_ended.len()
+                >= 4096
     }
 
     pub fn is_empty(&self) -> bool {
@@ -225,6 +283,7 @@ impl InventoryBatch {
             && self.sightings.is_empty()
             && self.observations.is_empty()
             && self.claims.is_empty()
+            && self.flows_ended.is_empty()
     }
 
     pub(super) fn clear(&mut self) {
@@ -234,6 +293,7 @@ impl InventoryBatch {
         self.sightings.clear();
         self.observations.clear();
         self.claims.clear();
+        self.flows_ended.clear();
         self.claim_index.clear();
     }
 
@@ -256,6 +316,28 @@ impl InventoryBatch {
 }
 
 const RECENT: usize = 64;
+
+/// An address of a local network: private, link-local, loopback,
+/// multicast or broadcast (the rest of the Internet is remote).
+pub fn is_local_network(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            v4.is_private()
+                || v4.is_link_local()
+                || v4.is_loopback()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || v4.is_unspecified()
+        }
+        IpAddr::V6(v6) => {
+            v6.is_unique_local()
+                || v6.is_unicast_link_local()
+                || v6.is_loopback()
+                || v6.is_multicast()
+                || v6.is_unspecified()
+        }
+    }
+}
 
 /// The protocols a frame shows its sender speaking.
 fn protocols_of(view: &PacketView<'_>, set: &mut ProtocolSet) {

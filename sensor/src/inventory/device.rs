@@ -293,6 +293,9 @@ pub struct Device {
     pub forwarded: HashMap<IpAddr, Forwarded>,
     /// What it said about itself, protocol by protocol.
     pub evidence: Evidence,
+    /// What its flows looked like (allocated with its first ended flow).
+    #[serde(skip)]
+    pub behaviour: Option<Box<classifiers::DeviceBehaviour>>,
     /// Verdicts on what it is, made from `evidence` when the inventory is
     /// read (see `analysis::classify`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -345,6 +348,7 @@ impl Device {
             router: RouterEvidenceSet::default(),
             forwarded: HashMap::default(),
             evidence: Evidence::default(),
+            behaviour: None,
             classification: None,
         }
     }

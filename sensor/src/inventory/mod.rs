@@ -18,7 +18,7 @@ use fingerprints::kb::KnowledgeBase;
 use fingerprints::{MacAddr, OuiRegistry};
 use serde::Serialize;
 
-pub use batch::{Claim, FiledClaim, InventoryBatch, Sighting};
+pub use batch::{Claim, FiledClaim, InventoryBatch, Sighting, is_local_network};
 use device::Unheard;
 pub use device::{Device, Protocol, RemoteHost, ServicePort};
 use evidence::{Evidence, EvidenceCaps, Statement};
@@ -81,8 +81,10 @@ struct Counters {
 pub struct Inventory {
     config: InventoryConfig,
     oui: OuiRegistry,
-    /// The rules devices are classified by when the inventory is read.
+    /// The rules and model devices are classified by when the inventory is
+    /// read.
     kb: KnowledgeBase,
+    model: Option<std::sync::Arc<classifiers::Model>>,
     devices: SharedMap<MacAddr, Device>,
     remote_hosts: SharedMap<IpAddr, RemoteHost>,
     /// Router addresses announced by DHCP servers (bounded: a segment has few).
@@ -117,6 +119,7 @@ impl Inventory {
             config,
             oui,
             kb: KnowledgeBase::default(),
+            model: None,
             devices: SharedMap::default(),
             remote_hosts: SharedMap::default(),
             router_ips: SharedMap::default(),
@@ -130,6 +133,12 @@ impl Inventory {
     /// get no verdicts).
     pub fn with_knowledge_base(mut self, kb: KnowledgeBase) -> Inventory {
         self.kb = kb;
+        self
+    }
+
+    /// Adds the behavioural model's votes to every verdict.
+    pub fn with_model(mut self, model: std::sync::Arc<classifiers::Model>) -> Inventory {
+        self.model = Some(model);
         self
     }
 
@@ -175,6 +184,14 @@ impl Inventory {
         for filed in &batch.claims {
             self.claim(filed, &mut batch.path);
         }
+        // One lookup per device, not per flow.
+        batch.flows_ended.sort_unstable_by_key(|(mac, _)| *mac);
+        for run in batch.flows_ended.chunk_by(|a, b| a.0 == b.0) {
+            if let Some(mut d) = self.devices.get_mut(&run[0].0) {
+                let behaviour = d.behaviour.get_or_insert_default();
+                run.iter().for_each(|(_, flow)| behaviour.flow(flow));
+            }
+        }
         batch.clear();
         self.enforce_caps();
     }
@@ -189,8 +206,12 @@ impl Inventory {
             }
             d.ips.sort_by_key(|b| b.ip);
             d.evidence.sort();
-            if !self.kb.is_empty() {
-                d.classification = Some(crate::analysis::classify(d, &self.kb));
+            if !self.kb.is_empty() || self.model.is_some() {
+                d.classification = Some(crate::analysis::classify(
+                    d,
+                    &self.kb,
+                    self.model.as_deref(),
+                ));
             }
         }
         let mut remote_hosts: Vec<RemoteHost> =

@@ -62,6 +62,9 @@ pub trait RunObserver: Sync {
     fn error(&self, _error: &CaptureError) {}
 }
 
+/// No one watching: errors stay in the run's report.
+impl RunObserver for () {}
+
 impl Sensor {
     /// One worker, no events, default caps, no p0f signatures (tests,
     /// benchmarks).

@@ -116,6 +116,7 @@ impl Outputs<'_> {
         self.extractor.flow_end(&mut flow);
         self.report_flow(&flow, flow.end);
         self.batch.flow_traffic(&mut flow);
+        self.batch.flow_ended(&flow);
         self.events.flow(&flow, reason);
     }
 

@@ -14,6 +14,7 @@ mod identity;
 mod inventory_iot;
 mod live;
 mod merge;
+mod model;
 mod support;
 mod sweep;
 mod tunnels_zeek;

@@ -50,7 +50,7 @@ fn independent_hints_combine_and_each_is_a_reason() {
         ("http.server", serde_json::json!("Network Camera httpd")),
         ("mdns.txt.md", serde_json::json!("M3045-V")),
     ]);
-    let c = classify(&d, &knowledge());
+    let c = classify(&d, &knowledge(), None);
     let category = c.get(Attribute::Category).unwrap();
     assert_eq!(category.label, "iot/camera");
     // 1 - (1 - 0.8)(1 - 0.5)
@@ -73,7 +73,7 @@ fn rival_categories_fall_back_to_their_common_parent() {
         ("http.server", serde_json::json!("camera")),
         ("ssdp.st", serde_json::json!("urn:bridge")),
     ]);
-    let category = classify(&d, &knowledge())
+    let category = classify(&d, &knowledge(), None)
         .get(Attribute::Category)
         .cloned()
         .unwrap();
@@ -93,7 +93,7 @@ fn rival_categories_fall_back_to_their_common_parent() {
 #[test]
 fn a_weak_hint_alone_gives_unknown_with_its_candidate() {
     let d = device(&[("dhcp.hostname", serde_json::json!("android-5e1f"))]);
-    let os = classify(&d, &knowledge())
+    let os = classify(&d, &knowledge(), None)
         .get(Attribute::Os)
         .cloned()
         .unwrap();
@@ -106,5 +106,5 @@ fn a_weak_hint_alone_gives_unknown_with_its_candidate() {
 #[test]
 fn a_device_without_matching_evidence_gets_no_verdicts() {
     let d = device(&[("dhcp.hostname", serde_json::json!("printer"))]);
-    assert_eq!(classify(&d, &knowledge()), Classification::default());
+    assert_eq!(classify(&d, &knowledge(), None), Classification::default());
 }
