@@ -3,6 +3,8 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
+use fingerprints::kb::Attribute;
+
 use crate::inventory::{Device, InventorySnapshot};
 
 /// Writes up to `max_rows` devices (0: all), busiest first.
@@ -20,14 +22,15 @@ pub fn write(
     };
     writeln!(
         out,
-        "MAC                VENDOR                  ADDRESSES                         PKTS OUT   BYTES OUT  ROLE      PROTOCOLS"
+        "MAC                VENDOR                  CATEGORY                ADDRESSES                         PKTS OUT   BYTES OUT  ROLE      PROTOCOLS"
     )?;
     for d in &devices[..shown] {
         writeln!(
             out,
-            "{:<17}  {:<22}  {:<31}  {:>9}  {:>10}  {:<8}  {}",
+            "{:<17}  {:<22}  {:<22}  {:<31}  {:>9}  {:>10}  {:<8}  {}",
             d.mac.to_string(),
             clip(&vendor(d), 22),
+            clip(category(d), 22),
             clip(&addresses(d), 31),
             d.sent.packets,
             human_bytes(d.sent.bytes),
@@ -61,6 +64,16 @@ fn vendor(d: &Device) -> String {
         (None, true) => "(random MAC)".into(),
         (None, false) => "(unregistered)".into(),
     }
+}
+
+/// The category verdict's label (`unknown` when no candidate is confident
+/// enough), or `-` when the device was not classified or no rule spoke
+/// about its category.
+fn category(d: &Device) -> &str {
+    d.classification
+        .as_ref()
+        .and_then(|c| c.get(Attribute::Category))
+        .map_or("-", |v| v.label.as_str())
 }
 
 fn addresses(d: &Device) -> String {
@@ -112,7 +125,11 @@ pub fn human_bytes(bytes: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
+    use crate::analysis::{Classification, Verdict};
+    use crate::capture::Timestamp;
 
     #[test]
     fn formats_bytes_and_clips() {
@@ -120,5 +137,70 @@ mod tests {
         assert_eq!(human_bytes(1536), "1.5 KiB");
         assert_eq!(human_bytes(3 << 30), "3.0 GiB");
         assert_eq!(clip("Hon Hai Precision Ind.", 10), "Hon Hai P~");
+    }
+
+    fn verdict(label: &str) -> Verdict {
+        Verdict {
+            label: label.into(),
+            confidence: 0.9,
+            reasons: Vec::new(),
+            candidates: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn category_column_shows_the_category_verdict_after_the_vendor() {
+        let device = |mac: &str, bytes: u64, classification: Option<Classification>| {
+            let mut d = Device::new(mac.parse().unwrap(), None, Timestamp(0));
+            d.sent.bytes = bytes;
+            d.classification = classification;
+            d
+        };
+        let plc = Classification(BTreeMap::from([
+            (Attribute::Category, verdict("ot/plc")),
+            (Attribute::Vendor, verdict("Siemens")),
+        ]));
+        let vendor_only = Classification(BTreeMap::from([(Attribute::Vendor, verdict("Acme"))]));
+        let long = Classification(BTreeMap::from([(
+            Attribute::Category,
+            verdict("network/wireless-controller"),
+        )]));
+        let snapshot = InventorySnapshot {
+            devices: vec![
+                device("00:1b:1b:00:00:01", 4, Some(plc)),
+                device("00:1b:1b:00:00:02", 3, Some(vendor_only)),
+                device("00:1b:1b:00:00:03", 2, None),
+                device("00:1b:1b:00:00:04", 1, Some(long)),
+            ],
+            remote_hosts: Vec::new(),
+            devices_evicted: 0,
+            remote_hosts_evicted: 0,
+            evidence_evicted: 0,
+            claims_unplaced: 0,
+        };
+        let mut out = Vec::new();
+        write(&mut out, &snapshot, 0).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        let header = lines[0];
+        let at = header.find("CATEGORY").unwrap();
+        assert!(header.find("VENDOR").unwrap() < at);
+        assert!(at < header.find("ADDRESSES").unwrap());
+        let cell = |line: &str| {
+            line[at..]
+                .split("  ")
+                .next()
+                .unwrap()
+                .trim_end()
+                .to_string()
+        };
+        assert_eq!(cell(lines[1]), "ot/plc");
+        assert_eq!(cell(lines[2]), "-", "no category verdict");
+        assert_eq!(cell(lines[3]), "-", "not classified");
+        assert_eq!(cell(lines[4]), "network/wireless-cont~");
+        // Every row keeps the header's columns aligned.
+        for line in &lines[1..5] {
+            assert_eq!(&line[at - 2..at], "  ", "{line}");
+        }
     }
 }
