@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes seed corpora for mirador's fuzz targets from the captures in
-pcaps/ and the shipped OUI file, into fuzz/corpus/<target>/ (git-ignored:
-seeds are made at run time, never committed).
+pcaps/, the shipped OUI file and the shipped knowledge base, into
+fuzz/corpus/<target>/ (git-ignored: seeds are made at run time, never
+committed).
 
 Usage (from anywhere): python3 fuzz/seeds.py [--out DIR]
 
@@ -155,12 +156,61 @@ def oui_seeds():
     yield "# comment\n\n00000C\tCisco Systems, Inc\n70B3D5F2F\t  Acme Co.,Ltd \n0050C2\tIEEE Registration Authority\n"
 
 
+KB_MAX_LEN = 4096  # keep in step with -max_len in README.md
+KB_CHUNK = 1500  # rules text per kb seed, at most
+
+
+def kb_taxonomy_for(taxonomy, rules):
+    """The lines of `taxonomy` that the category labels of `rules` need:
+    each label and its ancestors, in the taxonomy's order."""
+    needed = set()
+    for line in rules.splitlines():
+        columns = line.split("\t")
+        if len(columns) == 7 and columns[3] == "category":
+            parts = columns[4].split("/")
+            needed.update("/".join(parts[:n]) for n in range(1, len(parts) + 1))
+    return "".join(l for l in taxonomy.splitlines(True) if l.split("\t", 1)[0] in needed)
+
+
+def kb_seeds():
+    """The shipped taxonomy; each rules file in chunks of whole lines (its
+    comment header first); each chunk after the part of the taxonomy it
+    needs and a NUL (the kb target's taxonomy/rules separator); a small
+    hand-made pair."""
+    kb = ROOT / "fingerprints" / "data" / "kb"
+    taxonomy = (kb / "taxonomy.tsv").read_text()
+    yield taxonomy
+    for path in sorted((kb / "rules").glob("*.tsv")):
+        lines = path.read_text().splitlines(True)
+        chunks, chunk = [], "".join(l for l in lines[:8] if l.startswith("#"))
+        for line in lines:
+            if line.startswith("#"):
+                continue
+            if len(chunk) + len(line) > KB_CHUNK:
+                chunks.append(chunk)
+                chunk = ""
+            chunk += line
+        if chunk.strip():
+            chunks.append(chunk)
+        for chunk in chunks:
+            yield chunk
+            yield kb_taxonomy_for(taxonomy, chunk) + "\0" + chunk
+    yield (
+        "# category\tcriticality\tdescription\nit\t2\tIT\nit/printer\t3\tPrinters\n"
+        "\0"
+        "mdns.services\tis\t_ipp._tcp.local\tcategory\tit/printer\t0.9\tRFC 8010\r\n"
+        "mdns.txt.md\tregex\t^(.+) (\\S+)$\tmodel\t$2 $1\t0.9\tDNS-SD\n"
+        "http.server\tcontains\tipbridge\tvendor\tPhilips\t0\tvendor docs\n"
+    )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=pathlib.Path, default=ROOT / "fuzz" / "corpus")
     args = parser.parse_args()
     seeds = {
-        t: {} for t in ("decode", "dhcp", "ndp", "worker", "capture_file", "oui", "dissect")
+        t: {}
+        for t in ("decode", "dhcp", "ndp", "worker", "capture_file", "oui", "dissect", "kb")
     }
 
     def add(target, data):
@@ -222,6 +272,9 @@ def main():
         add("ndp", data)
     for text in oui_seeds():
         add("oui", text)
+    for text in kb_seeds():
+        assert len(text.encode()) <= KB_MAX_LEN
+        add("kb", text)
 
     for target, files in seeds.items():
         out = args.out / target

@@ -158,11 +158,11 @@ impl Rule {
             Matcher::Is(p) => lower == p,
             Matcher::Prefix(p) => lower.starts_with(p.as_str()),
             Matcher::Contains(p) => lower.contains(p.as_str()),
+            // Capture groups are found only for a label that uses them: a
+            // plain match is several times cheaper.
+            Matcher::Regex(re) if !self.label_has_captures() => re.is_match(text),
             Matcher::Regex(re) => {
                 let captures = re.captures(text)?;
-                if !self.label_has_captures() {
-                    return Some(self.label.clone());
-                }
                 let mut label = String::new();
                 captures.expand(&self.label, &mut label);
                 let label = label.trim();

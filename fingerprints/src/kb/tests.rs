@@ -89,6 +89,24 @@ fn a_regex_label_takes_its_capture_groups() {
 }
 
 #[test]
+fn a_regex_without_captures_in_its_label_votes_its_label_as_written() {
+    let kb = kb(
+        "dhcp.vendor_class_identifier\tregex\t^dhcpcd[- ]([0-9.]+)$\tos\tLinux\t0.45\tdhcpcd(8)\n\
+         http.server\tregex\tprinter\tcategory\tit/printer\t0.6\tvendor docs\n",
+    )
+    .unwrap();
+    assert_eq!(
+        labels(&kb, "dhcp.vendor_class_identifier", json!("DHCPCD-5.5.6")),
+        ["Linux"]
+    );
+    assert!(labels(&kb, "dhcp.vendor_class_identifier", json!("dhcpcd-x")).is_empty());
+    assert_eq!(
+        labels(&kb, "http.server", json!(["nginx", "HP PRINTER server"])),
+        ["it/printer"]
+    );
+}
+
+#[test]
 fn a_later_rule_with_the_same_key_replaces_the_earlier_and_weight_zero_silences_it() {
     let mut kb = kb("dhcp.hostname\tprefix\tandroid-\tos\tAndroid\t0.7\tAOSP\n").unwrap();
     kb.load_rules(
