@@ -320,9 +320,15 @@ fn parse_message(
             61 => {
                 client.set("client_id", colon_hex(d, false));
             }
+            // A client's class (RFC 2132 9.13). A server that sends one
+            // echoes the class it answers (`ArubaAP` to Aruba access
+            // points, `PXEClient` to network boot): it says nothing about
+            // the server, nor surely about this client.
+            60 if reply => {
+                server.set("echoed_vendor_class", nul_trimmed_text(d));
+            }
             60 => {
-                let own = if reply { &mut server } else { &mut client };
-                own.set("vendor_class_identifier", nul_trimmed_text(d));
+                client.set("vendor_class_identifier", nul_trimmed_text(d));
             }
             55 => {
                 let own = if reply { &mut server } else { &mut client };
@@ -551,6 +557,25 @@ mod dissector_tests {
             }
         }
         assert_eq!(compared, 3);
+    }
+
+    /// Zeek's dhcp.pcap: a VMware DHCP server answers with option 60
+    /// `ArubaAP` (tshark, frames 2 and 6); the server is no access point.
+    #[test]
+    fn a_vendor_class_in_a_reply_is_an_echo_not_the_servers() {
+        let all = findings("zeek/dhcp.pcap");
+        let replies: Vec<&Finding> = all
+            .iter()
+            .filter(|(m, _)| m.frame == 2 || m.frame == 6)
+            .flat_map(|(_, f)| f)
+            .collect();
+        assert_eq!(replies.len(), 4, "a server and a client finding per reply");
+        for f in replies {
+            assert!(!f.fields.contains_key("vendor_class_identifier"), "{f:?}");
+            if f.about == About::Sender {
+                assert_eq!(f.fields["echoed_vendor_class"], "ArubaAP");
+            }
+        }
     }
 
     /// The ACK of fuzz-2006-06-26-2594.pcap as tshark decodes it (frame 485:
