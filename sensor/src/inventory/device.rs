@@ -300,6 +300,11 @@ pub struct Device {
     /// read (see `analysis::classify`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub classification: Option<crate::analysis::Classification>,
+    /// The evidence revision and the time (`last_seen`) the verdicts were
+    /// made at: they are made again only when new evidence came, or on a
+    /// timer as behaviour accrues.
+    #[serde(skip)]
+    pub classified_at: Option<(u64, Timestamp)>,
 }
 
 /// Pairs of (local address, value) as the distinct values, sorted.
@@ -350,6 +355,7 @@ impl Device {
             evidence: Evidence::default(),
             behaviour: None,
             classification: None,
+            classified_at: None,
         }
     }
 
@@ -415,6 +421,15 @@ impl Device {
 
     pub fn is_router(&self) -> bool {
         !self.router.is_empty()
+    }
+
+    /// Whether its verdicts still stand: made since its last new evidence,
+    /// less than `timer` nanoseconds of its traffic ago.
+    pub fn verdicts_are_current(&self, timer: u64) -> bool {
+        self.classification.is_some()
+            && self.classified_at.is_some_and(|(revision, at)| {
+                revision == self.evidence.revision() && self.last_seen.since(at) < timer
+            })
     }
 }
 

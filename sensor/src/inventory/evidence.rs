@@ -38,7 +38,13 @@ pub struct EvidenceItem {
 /// A device's evidence.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(transparent)]
-pub struct Evidence(Vec<EvidenceItem>);
+pub struct Evidence(
+    Vec<EvidenceItem>,
+    /// Bumped when a value is said for the first time: verdicts made at an
+    /// older revision are stale.
+    #[serde(skip)]
+    u64,
+);
 
 /// One field's value as said `count` times between `first` and `last`,
 /// last in flow `flow_id`.
@@ -63,6 +69,11 @@ impl Evidence {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// Changes whenever a new value is recorded.
+    pub fn revision(&self) -> u64 {
+        self.1
     }
 
     /// Sorts by field, then by when first said: the order of the
@@ -111,6 +122,7 @@ impl Evidence {
             evicted += self.evict_least_recent(|_| true);
         }
         if caps.items > 0 && caps.values_per_field > 0 {
+            self.1 += 1;
             self.0.push(EvidenceItem {
                 protocol: s.protocol,
                 field: s.field.to_string(),
@@ -189,13 +201,21 @@ mod tests {
     fn a_repeated_statement_is_one_item_with_its_times_and_count() {
         let mut e = Evidence::default();
         say(&mut e, "dhcp.hostname", "printer", 5, CAPS);
+        let revision = e.revision();
         say(&mut e, "dhcp.hostname", "printer", 9, CAPS);
+        assert_eq!(
+            e.revision(),
+            revision,
+            "said again: nothing new to classify"
+        );
+        say(&mut e, "dhcp.hostname", "scanner", 9, CAPS);
+        assert_ne!(e.revision(), revision, "a new value: verdicts are stale");
         let item = e.iter().next().unwrap();
         assert_eq!(
             (item.count, item.first_seen, item.last_seen),
             (2, Timestamp::from_secs(5), Timestamp::from_secs(9))
         );
-        assert_eq!(e.len(), 1);
+        assert_eq!(e.len(), 2);
     }
 
     #[test]

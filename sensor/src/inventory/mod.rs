@@ -75,6 +75,8 @@ struct Counters {
     unheard_dropped: AtomicU64,
     evidence_evicted: AtomicU64,
     claims_unplaced: AtomicU64,
+    /// Devices classified (not reusing verdicts still current).
+    classified: AtomicU64,
 }
 
 /// The shared inventory.
@@ -97,6 +99,9 @@ pub struct Inventory {
 }
 
 const MAX_ROUTER_IPS: usize = 256;
+/// Verdicts are made again after this much of a device's traffic (ns) even
+/// without new evidence: its behaviour, which the model reads, moves on.
+const RECLASSIFY_AFTER: u64 = 60 * Timestamp::NANOS_PER_SEC;
 const MAX_UNHEARD: usize = 65_536;
 
 /// A consistent copy of the inventory, ready to serialise.
@@ -140,6 +145,11 @@ impl Inventory {
     pub fn with_model(mut self, model: std::sync::Arc<classifiers::Model>) -> Inventory {
         self.model = Some(model);
         self
+    }
+
+    /// Times a device was classified, verdicts reused not counted.
+    pub fn classifications(&self) -> u64 {
+        self.counters.classified.load(Ordering::Relaxed)
     }
 
     pub fn device_count(&self) -> usize {
@@ -206,12 +216,19 @@ impl Inventory {
             }
             d.ips.sort_by_key(|b| b.ip);
             d.evidence.sort();
-            if !self.kb.is_empty() || self.model.is_some() {
-                d.classification = Some(crate::analysis::classify(
-                    d,
-                    &self.kb,
-                    self.model.as_deref(),
-                ));
+            let classifies = !self.kb.is_empty() || self.model.is_some();
+            if classifies && !d.verdicts_are_current(RECLASSIFY_AFTER) {
+                let verdicts = crate::analysis::classify(d, &self.kb, self.model.as_deref());
+                let made_at = (d.evidence.revision(), d.last_seen);
+                // Kept with the device, for the next snapshots to reuse.
+                if let Some(mut shared) = self.devices.get_mut(&d.mac)
+                    && shared.evidence.revision() == made_at.0
+                {
+                    shared.classification = Some(verdicts.clone());
+                    shared.classified_at = Some(made_at);
+                }
+                self.counters.classified.fetch_add(1, Ordering::Relaxed);
+                d.classification = Some(verdicts);
             }
         }
         let mut remote_hosts: Vec<RemoteHost> =
@@ -650,5 +667,56 @@ fn link_local(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(a) => a.is_link_local(),
         IpAddr::V6(a) => a.is_unicast_link_local(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::FlowConfig;
+    use crate::pipeline::Sensor;
+
+    fn capture(name: &str) -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../pcaps/iot-sentinel")
+            .join(name)
+    }
+
+    #[test]
+    fn verdicts_are_made_again_only_when_new_evidence_comes() {
+        let Ok(kb) = KnowledgeBase::builtin() else {
+            panic!("the shipped knowledge base loads")
+        };
+        let inventory = Inventory::new(InventoryConfig::default(), OuiRegistry::builtin())
+            .with_knowledge_base(kb);
+        let sensor = Sensor::new(FlowConfig::offline(), inventory);
+        sensor.analyze_files(&[capture("TP-LinkPlugHS110/Setup-A-1-STA.pcap")], &());
+        let first = sensor.inventory.snapshot();
+        let made = sensor.inventory.classifications();
+        assert_eq!(made, first.devices.len() as u64);
+        // Nothing new: the verdicts are reused, and the same.
+        let second = sensor.inventory.snapshot();
+        assert_eq!(sensor.inventory.classifications(), made);
+        let verdicts = |s: &InventorySnapshot| {
+            s.devices
+                .iter()
+                .map(|d| d.classification.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(verdicts(&first), verdicts(&second));
+        // Another capture, other devices: they are classified, the plug's
+        // verdicts (no new evidence, no new traffic) stand.
+        let plug: MacAddr = "50:c7:bf:00:c7:03".parse().unwrap_or(MacAddr::ZERO);
+        let made_at = sensor.inventory.device(plug).and_then(|d| d.classified_at);
+        assert!(made_at.is_some());
+        sensor.analyze_files(&[capture("EdimaxPlug1101W/Setup-C-12-STA.pcap")], &());
+        let third = sensor.inventory.snapshot();
+        let new = third.devices.len() - first.devices.len();
+        assert!(new > 0);
+        assert!(sensor.inventory.classifications() >= made + new as u64);
+        assert_eq!(
+            sensor.inventory.device(plug).and_then(|d| d.classified_at),
+            made_at
+        );
     }
 }
