@@ -440,16 +440,18 @@ fn finish(sensor: &Sensor, common: &Common, summary: &RunSummary) -> Result<Exit
 /// Writes the inventory and the table, and flushes the events. Fails only
 /// after trying every output, so one broken sink does not lose the others.
 fn write_outputs(sensor: &Sensor, common: &Common, summary: &RunSummary) -> Result<()> {
-    let snapshot = sensor.inventory.snapshot();
+    // The snapshot (and the verdicts in it) only when an output shows it.
+    let table = !common.quiet && !common.no_table;
+    let snapshot = (common.inventory.is_some() || table).then(|| sensor.inventory.snapshot());
     let mut failures = Vec::new();
     if let Some(events) = &sensor.events
         && let Err(e) = events.finish()
     {
         failures.push(format!("events: {e}"));
     }
-    if let Some(path) = &common.inventory {
+    if let (Some(path), Some(snapshot)) = (&common.inventory, &snapshot) {
         let written = create_output(path).and_then(|mut out| {
-            inventory_json::write(&mut out, &snapshot, Some(summary))?;
+            inventory_json::write(&mut out, snapshot, Some(summary))?;
             out.flush()?;
             Ok(())
         });
@@ -458,12 +460,12 @@ fn write_outputs(sensor: &Sensor, common: &Common, summary: &RunSummary) -> Resu
         }
     }
     let to_stdout = |p: &Option<PathBuf>| p.as_deref() == Some(Path::new("-"));
-    if !common.quiet && !common.no_table {
+    if let (true, Some(snapshot)) = (table, &snapshot) {
         // stdout carries the table unless a machine-readable output is there.
         let result = if to_stdout(&common.events) || to_stdout(&common.inventory) {
-            table::write(io::stderr().lock(), &snapshot, common.table_rows)
+            table::write(io::stderr().lock(), snapshot, common.table_rows)
         } else {
-            table::write(io::stdout().lock(), &snapshot, common.table_rows)
+            table::write(io::stdout().lock(), snapshot, common.table_rows)
         };
         if let Err(e) = result
             && e.kind() != io::ErrorKind::BrokenPipe
