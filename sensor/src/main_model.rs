@@ -133,7 +133,10 @@ fn analyse(
     capture: &Path,
     model: Option<Arc<Model>>,
 ) -> Result<InventorySnapshot> {
-    let sensor = build_sensor(common, FlowConfig::offline(), model)?;
+    let mut sensor = build_sensor(common, FlowConfig::offline(), model)?;
+    // One worker: where a claim lands can still depend on how workers
+    // interleave (a router found late), and a model must be reproducible.
+    sensor.workers = 1;
     sensor.analyze_files(&[capture.to_path_buf()], &Console { bar: None });
     Ok(sensor.inventory.snapshot())
 }
