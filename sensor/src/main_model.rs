@@ -18,28 +18,33 @@ use serde_json::Value;
 
 use crate::{Common, Console, build_sensor, load_knowledge_base, read_data};
 
+/// Labelled captures and how a forest is grown on them.
 #[derive(clap::Args)]
-pub struct TrainArgs {
+struct Labelled {
     /// Labels: CSV with a header: `mac`, optionally `capture`, and any of
     /// `type`, `category`, `vendor`, `model`, `os`, `firmware`.
     #[arg(long, value_name = "CSV")]
     labels: PathBuf,
-    /// Where the model goes.
-    #[arg(short, long, value_name = "FILE", default_value = "model.json")]
-    output: PathBuf,
     #[command(flatten)]
     forest: ForestArgs,
     /// Capture files or directories; each capture is analysed on its own.
     #[arg(required = true, value_name = "CAPTURE")]
     inputs: Vec<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub struct TrainArgs {
+    /// Where the model goes.
+    #[arg(short, long, value_name = "FILE", default_value = "model.json")]
+    output: PathBuf,
+    #[command(flatten)]
+    data: Labelled,
     #[command(flatten)]
     common: Common,
 }
 
 #[derive(clap::Args)]
 pub struct EvalArgs {
-    #[arg(long, value_name = "CSV")]
-    labels: PathBuf,
     /// Instead of judging one model, cross-validate: train on the other
     /// folds' captures and judge each fold's (grouped by capture).
     #[arg(long, value_name = "FOLDS")]
@@ -53,9 +58,7 @@ pub struct EvalArgs {
     #[arg(long)]
     json: bool,
     #[command(flatten)]
-    forest: ForestArgs,
-    #[arg(required = true, value_name = "CAPTURE")]
-    inputs: Vec<PathBuf>,
+    data: Labelled,
     #[command(flatten)]
     common: Common,
 }
@@ -65,7 +68,7 @@ struct ForestArgs {
     /// Trees per forest.
     #[arg(long, value_name = "N", default_value_t = ForestParams::default().trees)]
     trees: usize,
-    /// Share of the features each tree may split on.
+    /// Share of the features drawn as candidates at each split.
     #[arg(long, value_name = "SHARE", default_value_t = ForestParams::default().feature_share)]
     feature_share: f64,
     /// Seed of the bootstrap samples and feature subsets.
@@ -142,19 +145,19 @@ fn analyse(
 }
 
 pub fn train(args: TrainArgs) -> Result<ExitCode> {
-    let (_, examples) = labelled_examples(&args.common, &args.labels, &args.inputs)?;
+    let (_, examples) = labelled_examples(&args.common, &args.data.labels, &args.data.inputs)?;
     let captures: std::collections::BTreeSet<&Path> =
         examples.iter().map(|e| e.capture.as_path()).collect();
     let trained_on = format!(
         "{} labelled devices in {} captures, labels {}",
         examples.len(),
         captures.len(),
-        args.labels.file_name().map_or_else(
-            || args.labels.display().to_string(),
+        args.data.labels.file_name().map_or_else(
+            || args.data.labels.display().to_string(),
             |n| n.to_string_lossy().into_owned()
         )
     );
-    let model = dataset::train(&examples, args.forest.training(), trained_on)?;
+    let model = dataset::train(&examples, args.data.forest.training(), trained_on)?;
     std::fs::write(&args.output, model.to_json() + "\n")
         .with_context(|| format!("cannot write {}", args.output.display()))?;
     if !args.common.quiet {
@@ -172,7 +175,7 @@ pub fn train(args: TrainArgs) -> Result<ExitCode> {
 
 pub fn eval(args: EvalArgs) -> Result<ExitCode> {
     let kb = load_knowledge_base(&args.common)?;
-    let (_, examples) = labelled_examples(&args.common, &args.labels, &args.inputs)?;
+    let (_, examples) = labelled_examples(&args.common, &args.data.labels, &args.data.inputs)?;
     let judged = if args.model_only {
         Judged::ModelOnly
     } else {
@@ -180,7 +183,7 @@ pub fn eval(args: EvalArgs) -> Result<ExitCode> {
     };
     let figures = match args.cv {
         Some(folds) => {
-            dataset::cross_validate(&examples, &kb, folds, args.forest.training(), judged)?
+            dataset::cross_validate(&examples, &kb, folds, args.data.forest.training(), judged)?
         }
         None => {
             let Some(model) = load_model(&args.common)? else {
