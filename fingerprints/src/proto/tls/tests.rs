@@ -738,21 +738,9 @@ fn tls_equals_suricata_verify() {
         ("tls-alpn-log-detect-02", 3),
         ("tls-duplicate-hello", 1),
     ];
-    let mut mismatches = Vec::new();
-    for (test, fields) in tests {
-        let events = suricata_events(&suricata_verify::pcap(test), false);
-        let outcome = suricata_verify::compare(test, &SURICATA_TLS, &events);
-        eprintln!(
-            "{test}: {} fields compared, skipped {:?}",
-            outcome.compared, outcome.skipped
-        );
-        assert!(
-            outcome.compared >= fields,
-            "{test}: {} fields compared, {fields} expected",
-            outcome.compared
-        );
-        mismatches.extend(outcome.mismatches);
-    }
+    let mismatches = suricata_verify::compare_all(&tests, &SURICATA_TLS, |test| {
+        suricata_events(&suricata_verify::pcap(test), false)
+    });
     assert_eq!(mismatches, KNOWN_DIFFERENCES);
 }
 
@@ -1013,6 +1001,31 @@ pub(crate) mod suricata_verify {
     }
 
     /// Compares the events with a test's checks of `protocol`.
+    /// [`compare`] over several tests, each with the protocol fields it must
+    /// compare at least (so that a field skipped by mistake fails);
+    /// `events` gives a test's events. Returns every mismatch, in order.
+    pub(crate) fn compare_all(
+        tests: &[(&str, usize)],
+        protocol: &Protocol,
+        mut events: impl FnMut(&str) -> Vec<Event>,
+    ) -> Vec<String> {
+        let mut mismatches = Vec::new();
+        for &(test, fields) in tests {
+            let outcome = compare(test, protocol, &events(test));
+            eprintln!(
+                "{test}: {} fields compared, skipped {:?}",
+                outcome.compared, outcome.skipped
+            );
+            assert!(
+                outcome.compared >= fields,
+                "{test}: {} fields compared, {fields} expected",
+                outcome.compared
+            );
+            mismatches.extend(outcome.mismatches);
+        }
+        mismatches
+    }
+
     pub(crate) fn compare(test: &str, protocol: &Protocol, events: &[Event]) -> Outcome {
         let mut outcome = Outcome::default();
         let prefix = format!("{}.", protocol.event_type);
