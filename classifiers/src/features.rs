@@ -180,7 +180,8 @@ impl DeviceProfile<'_> {
     pub fn vector(&self) -> Array1<f64> {
         let mut x = Array1::zeros(LEN);
         let log = |v: f64| (v + 1.0).log10();
-        let b = self.behaviour.cloned().unwrap_or_default();
+        let none = DeviceBehaviour::default();
+        let b = self.behaviour.unwrap_or(&none);
         let flows = b.flows() as f64;
         let share = |n: u64| if flows > 0.0 { n as f64 / flows } else { 0.0 };
         let (periodic, period) = b.periodicity();

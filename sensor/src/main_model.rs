@@ -110,7 +110,7 @@ fn labelled_examples(
     common: &Common,
     labels_path: &Path,
     inputs: &[PathBuf],
-) -> Result<(Labels, Vec<Example>)> {
+) -> Result<Vec<Example>> {
     let labels = Labels::parse(&labels_path.display().to_string(), &read_data(labels_path)?)?;
     let captures = sensor::capture::merge::expand_inputs(inputs).files;
     let examples = dataset::examples(&labels, &captures, |capture| analyse(common, capture, None))?;
@@ -127,7 +127,7 @@ fn labelled_examples(
             captures.len()
         );
     }
-    Ok((labels, examples))
+    Ok(examples)
 }
 
 /// One capture's inventory.
@@ -145,7 +145,7 @@ fn analyse(
 }
 
 pub fn train(args: TrainArgs) -> Result<ExitCode> {
-    let (_, examples) = labelled_examples(&args.common, &args.data.labels, &args.data.inputs)?;
+    let examples = labelled_examples(&args.common, &args.data.labels, &args.data.inputs)?;
     let captures: std::collections::BTreeSet<&Path> =
         examples.iter().map(|e| e.capture.as_path()).collect();
     let trained_on = format!(
@@ -175,7 +175,7 @@ pub fn train(args: TrainArgs) -> Result<ExitCode> {
 
 pub fn eval(args: EvalArgs) -> Result<ExitCode> {
     let kb = load_knowledge_base(&args.common)?;
-    let (_, examples) = labelled_examples(&args.common, &args.data.labels, &args.data.inputs)?;
+    let examples = labelled_examples(&args.common, &args.data.labels, &args.data.inputs)?;
     let judged = if args.model_only {
         Judged::ModelOnly
     } else {

@@ -118,18 +118,6 @@ impl Labels {
             .find(|l| l.capture.as_deref().is_some_and(|c| capture.ends_with(c)))
             .or_else(|| rows().find(|l| l.capture.is_none()))
     }
-
-    /// The attributes some row labels.
-    pub fn attributes(&self) -> Vec<Attribute> {
-        let mut all: Vec<Attribute> = self
-            .0
-            .iter()
-            .flat_map(|l| l.values.keys().copied())
-            .collect();
-        all.sort();
-        all.dedup();
-        all
-    }
 }
 
 /// A labelled device as one capture showed it.
@@ -342,7 +330,6 @@ mod tests {
         assert_eq!(in_a.values[&Attribute::Category], "iot/smart-plug");
         let elsewhere = labels.of(Path::new("/data/b.pcap"), mac).unwrap();
         assert_eq!(elsewhere.values.len(), 1, "an empty cell is no label");
-        assert_eq!(labels.attributes(), [Attribute::Category, Attribute::Type]);
     }
 
     #[test]

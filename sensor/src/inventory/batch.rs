@@ -10,6 +10,7 @@ use etherparse::TransportSlice;
 use fingerprints::MacAddr;
 
 use super::device::{Protocol, ProtocolSet, Traffic};
+use super::is_local_network;
 use crate::capture::Timestamp;
 use crate::decode::{Network, PacketView, Vlans};
 use crate::extract::Observation;
@@ -316,28 +317,6 @@ impl InventoryBatch {
 }
 
 const RECENT: usize = 64;
-
-/// An address of a local network: private, link-local, loopback,
-/// multicast or broadcast (the rest of the Internet is remote).
-pub fn is_local_network(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            v4.is_private()
-                || v4.is_link_local()
-                || v4.is_loopback()
-                || v4.is_multicast()
-                || v4.is_broadcast()
-                || v4.is_unspecified()
-        }
-        IpAddr::V6(v6) => {
-            v6.is_unique_local()
-                || v6.is_unicast_link_local()
-                || v6.is_loopback()
-                || v6.is_multicast()
-                || v6.is_unspecified()
-        }
-    }
-}
 
 /// The protocols a frame shows its sender speaking.
 fn protocols_of(view: &PacketView<'_>, set: &mut ProtocolSet) {

@@ -18,7 +18,7 @@ use fingerprints::kb::KnowledgeBase;
 use fingerprints::{MacAddr, OuiRegistry};
 use serde::Serialize;
 
-pub use batch::{Claim, FiledClaim, InventoryBatch, Sighting, is_local_network};
+pub use batch::{Claim, FiledClaim, InventoryBatch, Sighting};
 use device::Unheard;
 pub use device::{Device, Protocol, RemoteHost, ServicePort};
 use evidence::{Evidence, EvidenceCaps, Statement};
@@ -659,6 +659,17 @@ fn routable(ip: IpAddr) -> bool {
                 !(a.is_unspecified() || a.is_multicast() || a.is_broadcast() || a.is_loopback())
             }
             IpAddr::V6(a) => !(a.is_unspecified() || a.is_multicast() || a.is_loopback()),
+        }
+}
+
+/// An address of a local network: private or unique-local, or one that
+/// is not routed at all (link-local, loopback, multicast, broadcast). The
+/// rest of the Internet is remote.
+pub fn is_local_network(ip: IpAddr) -> bool {
+    !routable(ip)
+        || match ip {
+            IpAddr::V4(a) => a.is_private(),
+            IpAddr::V6(a) => a.is_unique_local(),
         }
 }
 
