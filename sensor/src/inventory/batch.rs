@@ -204,9 +204,11 @@ impl InventoryBatch {
             let Some(mac) = mac.filter(|m| m.is_unicast()) else {
                 continue;
             };
+            // A fixed seed: every worker's batch must name a destination
+            // alike, or its flows split between keys and look aperiodic.
             let destination = {
                 use std::hash::BuildHasher;
-                self.claim_index.hasher().hash_one((peer, flow.server.port))
+                foldhash::fast::FixedState::default().hash_one((peer, flow.server.port))
             };
             self.flows_ended.push((
                 mac,
