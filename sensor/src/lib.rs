@@ -1,8 +1,10 @@
 //! mirador's sensor: the packet pipeline and everything with I/O, in data
 //! flow order: capture -> decode -> flow -> extract -> inventory -> analysis
-//! -> export, wired together by the pipeline.
+//! (classification) and anomaly (behaviour) -> export, wired together by
+//! the pipeline.
 
 pub mod analysis;
+pub mod anomaly;
 pub mod capture;
 pub mod decode;
 pub mod export;

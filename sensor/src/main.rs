@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use fingerprints::proto::Knowledge;
 use fingerprints::proto::tcp_syn::P0fDatabase;
+use sensor::anomaly::{AnomalyConfig, Monitor};
 use sensor::capture::CaptureError;
 use sensor::export::{eve::EventOutput, inventory_json, table};
 use sensor::extract::ExtractConfig;
@@ -139,6 +140,13 @@ struct Common {
     /// Classify from the knowledge base alone.
     #[arg(long, conflicts_with = "model")]
     no_model: bool,
+    /// Seconds of each device's traffic learnt as normal before the
+    /// novelty, volume and drift detectors judge it.
+    #[arg(long, value_name = "SECS", default_value_t = AnomalyConfig::default().learning_period)]
+    learning_period: u64,
+    /// No behaviour baselines and no anomaly detection.
+    #[arg(long)]
+    no_anomalies: bool,
     /// Rows of the device table (0: all).
     #[arg(long, value_name = "N", default_value_t = 50)]
     table_rows: usize,
@@ -337,6 +345,13 @@ fn build_sensor(
         },
         extract: ExtractConfig::default(),
         knowledge,
+        monitor: (!common.no_anomalies).then(|| {
+            let config = AnomalyConfig {
+                learning_period: common.learning_period,
+                ..AnomalyConfig::default()
+            };
+            Monitor::new(config, common.workers.max(1))
+        }),
         inventory: {
             let inventory = Inventory::new(inventory_config, oui)
                 .with_knowledge_base(load_knowledge_base(common)?);
@@ -451,7 +466,8 @@ fn write_outputs(sensor: &Sensor, common: &Common, summary: &RunSummary) -> Resu
     }
     if let (Some(path), Some(snapshot)) = (&common.inventory, &snapshot) {
         let written = create_output(path).and_then(|mut out| {
-            inventory_json::write(&mut out, snapshot, Some(summary))?;
+            let anomalies = sensor.monitor.as_ref().and_then(|m| m.report());
+            inventory_json::write(&mut out, snapshot, Some(summary), anomalies.as_ref())?;
             out.flush()?;
             Ok(())
         });
@@ -544,6 +560,30 @@ fn print_summary(s: &RunSummary, sensor: &Sensor) {
         stats.extract.parse_error_total(),
         joined(parse_errors)
     );
+    if let Some(report) = sensor.monitor.as_ref().and_then(|m| m.report()) {
+        let c = report.counts;
+        let kinds: Vec<String> = report
+            .by_type
+            .iter()
+            .map(|(k, n)| {
+                format!(
+                    "{} {n}",
+                    serde_json::to_value(k)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default()
+                )
+            })
+            .collect();
+        eprintln!(
+            "  anomalies: {} raised, {} folded, {} reported ({}) in {} incidents",
+            c.raised,
+            c.folded,
+            c.reported,
+            joined(kinds),
+            c.incidents
+        );
+    }
     eprintln!(
         "  dropped: {} by the kernel, {} by mirador",
         s.dropped_by_kernel, s.dropped_by_mirador
@@ -616,7 +656,13 @@ fn write_inventory_atomically(sensor: &Sensor, path: &Path) -> Result<()> {
     let mut out = BufWriter::new(
         File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?,
     );
-    inventory_json::write(&mut out, &sensor.inventory.snapshot(), None)?;
+    let anomalies = sensor.monitor.as_ref().and_then(|m| m.report());
+    inventory_json::write(
+        &mut out,
+        &sensor.inventory.snapshot(),
+        None,
+        anomalies.as_ref(),
+    )?;
     out.flush()?;
     drop(out);
     std::fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))?;

@@ -13,6 +13,7 @@ use std::sync::Mutex;
 use fingerprints::MacAddr;
 use serde::Serialize;
 
+use crate::anomaly::{Anomaly, Incident, Status, Subject};
 use crate::capture::Timestamp;
 use crate::decode::{PacketView, TunnelKind, Vlans};
 use crate::flow::{DirectionStats, EndReason, Flow, FlowState, tcp_flags};
@@ -62,9 +63,12 @@ impl EventOutput {
 pub struct EventBuffer<'o> {
     output: Option<&'o EventOutput>,
     buffer: Vec<u8>,
-    /// Events written, by type: flows, and the protocols' findings.
+    /// Events written, by type: flows, the protocols' findings, anomalies
+    /// and incidents.
     pub flows: u64,
     pub findings: u64,
+    pub anomalies: u64,
+    pub incidents: u64,
 }
 
 const FLUSH_AT: usize = 64 * 1024;
@@ -76,6 +80,8 @@ impl<'o> EventBuffer<'o> {
             buffer: Vec::with_capacity(if output.is_some() { 2 * FLUSH_AT } else { 0 }),
             flows: 0,
             findings: 0,
+            anomalies: 0,
+            incidents: 0,
         }
     }
 
@@ -95,6 +101,34 @@ impl<'o> EventBuffer<'o> {
             self.push(&FindingEvent {
                 header,
                 section: Section(finding),
+            });
+        }
+    }
+
+    /// Emits an `anomaly` event, dated when it was raised, about its subject.
+    pub fn anomaly(&mut self, anomaly: &Anomaly) {
+        self.anomalies += 1;
+        if self.output.is_some() {
+            self.push(&SubjectEvent {
+                header: Header::of_subject(anomaly.subject, "anomaly", anomaly.first),
+                anomaly: Some(anomaly),
+                incident: None,
+            });
+        }
+    }
+
+    /// Emits an `incident` event (at its opening, and when it closes).
+    pub fn incident(&mut self, incident: &Incident) {
+        self.incidents += 1;
+        if self.output.is_some() {
+            let ts = match incident.status {
+                Status::Open => incident.first,
+                Status::Closed => incident.last,
+            };
+            self.push(&SubjectEvent {
+                header: Header::of_subject(incident.subject, "incident", ts),
+                anomaly: None,
+                incident: Some(incident),
             });
         }
     }
@@ -171,6 +205,24 @@ impl Header {
         }
     }
 
+    /// An event about a device or host rather than a packet.
+    pub fn of_subject(subject: Subject, event_type: &'static str, timestamp: Timestamp) -> Header {
+        Header {
+            timestamp,
+            flow_id: None,
+            event_type,
+            src_ip: subject.ip,
+            src_port: None,
+            dest_ip: None,
+            dest_port: None,
+            proto: None,
+            vlan: Vlans::default(),
+            src_mac: subject.mac,
+            dest_mac: None,
+            tunnel: None,
+        }
+    }
+
     /// An event of a frame outside IP.
     pub fn of_frame(
         view: &PacketView<'_>,
@@ -192,6 +244,17 @@ impl Header {
             tunnel: view.tunnel,
         }
     }
+}
+
+/// An anomaly or incident event: the header names the subject as its source.
+#[derive(Serialize)]
+struct SubjectEvent<'a> {
+    #[serde(flatten)]
+    header: Header,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    anomaly: Option<&'a Anomaly>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    incident: Option<&'a Incident>,
 }
 
 /// VLAN tags as EVE's `vlan` array, outermost first.

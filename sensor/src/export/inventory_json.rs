@@ -4,6 +4,7 @@ use std::io::Write;
 
 use serde::Serialize;
 
+use crate::anomaly::AnomalyReport;
 use crate::capture::Timestamp;
 use crate::inventory::InventorySnapshot;
 use crate::pipeline::RunSummary;
@@ -21,6 +22,9 @@ struct Document<'a> {
     stats: Option<&'a RunSummary>,
     #[serde(flatten)]
     inventory: &'a InventorySnapshot,
+    /// Incidents, anomalies and their counts (absent when detection is off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    anomalies: Option<&'a AnomalyReport>,
 }
 
 /// Writes the inventory, pretty-printed for diffs and people.
@@ -28,6 +32,7 @@ pub fn write(
     out: impl Write,
     inventory: &InventorySnapshot,
     stats: Option<&RunSummary>,
+    anomalies: Option<&AnomalyReport>,
 ) -> serde_json::Result<()> {
     let doc = Document {
         schema: SCHEMA,
@@ -35,6 +40,7 @@ pub fn write(
         generated_at: Timestamp::now(),
         stats,
         inventory,
+        anomalies,
     };
     serde_json::to_writer_pretty(out, &doc)
 }

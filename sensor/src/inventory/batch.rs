@@ -53,23 +53,27 @@ pub struct Sighting {
     pub src_port: u16,
     pub dst_mac: Option<MacAddr>,
     pub dst_ip: IpAddr,
+    pub dst_port: u16,
     pub protocol: u8,
     /// The sender is answering (the flow's server replying).
     pub reply: bool,
+    /// The packet's TCP flags (0 for other transports).
+    pub tcp_flags: u8,
+    pub flow_id: u64,
 }
 
 /// Updates waiting to be applied to the inventory.
 pub struct InventoryBatch {
-    pub(super) activity: Vec<(MacAddr, Activity)>,
+    pub(crate) activity: Vec<(MacAddr, Activity)>,
     index: HashMap<MacAddr, u32, foldhash::fast::RandomState>,
     /// A direct-mapped cache in front of `index`: a segment's traffic comes
     /// from few MACs, and this saves hashing on nearly every packet.
     recent: [(MacAddr, u32); RECENT],
-    pub(super) sightings: Vec<Sighting>,
-    pub(super) observations: Vec<(Timestamp, Observation)>,
-    pub(super) claims: Vec<FiledClaim>,
+    pub(crate) sightings: Vec<Sighting>,
+    pub(crate) observations: Vec<(Timestamp, Observation)>,
+    pub(crate) claims: Vec<FiledClaim>,
     /// Ended flows, as each local end saw them: its behaviour.
-    pub(super) flows_ended: Vec<(MacAddr, FlowSummary)>,
+    pub(crate) flows_ended: Vec<(MacAddr, FlowSummary)>,
     /// Claims by a hash of who said what, to fold repeats.
     claim_index: HashMap<u64, u32, foldhash::fast::RandomState>,
     /// Scratch space for evidence names while claims are filed.

@@ -164,6 +164,26 @@ impl Inventory {
         self.devices.get(&mac).map(|d| d.clone())
     }
 
+    /// A device's category and its criticality (1 to 5), from its current
+    /// verdict or one made now: anomalies are ranked by what a compromise
+    /// of the device would cost.
+    pub fn category(&self, mac: MacAddr) -> Option<(String, u8)> {
+        if self.kb.is_empty() && self.model.is_none() {
+            return None;
+        }
+        let device = self.devices.get(&mac)?.clone();
+        let verdicts = match &device.classification {
+            Some(v) if device.verdicts_are_current(RECLASSIFY_AFTER) => v.clone(),
+            _ => crate::analysis::classify(&device, &self.kb, self.model.as_deref()),
+        };
+        let label = verdicts.label(fingerprints::kb::Attribute::Category)?;
+        let criticality = fingerprints::kb::Taxonomy::lineage(label)
+            .filter_map(|path| self.kb.taxonomy.get(path))
+            .map(|c| c.criticality)
+            .next()?;
+        Some((label.to_string(), criticality))
+    }
+
     /// Applies a worker's batch and empties it.
     pub fn apply(&self, batch: &mut InventoryBatch) {
         for (mac, activity) in &batch.activity {
@@ -668,6 +688,16 @@ fn routable(ip: IpAddr) -> bool {
 pub fn is_local_network(ip: IpAddr) -> bool {
     !routable(ip)
         || match ip {
+            IpAddr::V4(a) => a.is_private(),
+            IpAddr::V6(a) => a.is_unique_local(),
+        }
+}
+
+/// A unicast host of a local network (not a group, broadcast or loopback
+/// address): what a device can scan, or move to.
+pub fn is_internal_host(ip: IpAddr) -> bool {
+    routable(ip)
+        && match ip {
             IpAddr::V4(a) => a.is_private(),
             IpAddr::V6(a) => a.is_unique_local(),
         }

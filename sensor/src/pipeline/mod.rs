@@ -9,6 +9,7 @@ mod worker;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::anomaly::Monitor;
 use crate::capture::{CaptureError, MergedFiles, Packet};
 use crate::export::eve::EventOutput;
 use crate::extract::ExtractConfig;
@@ -27,6 +28,8 @@ pub struct Sensor {
     pub extract: ExtractConfig,
     pub knowledge: Knowledge,
     pub inventory: Inventory,
+    /// Baselines and anomaly detection (`None`: off).
+    pub monitor: Option<Monitor>,
     pub events: Option<EventOutput>,
 }
 
@@ -75,6 +78,7 @@ impl Sensor {
             extract: ExtractConfig::default(),
             knowledge: Knowledge::default(),
             inventory,
+            monitor: None,
             events: None,
         }
     }

@@ -10,6 +10,7 @@ use fingerprints::MacAddr;
 use fingerprints::proto::About;
 
 use super::Sensor;
+use crate::anomaly::Monitor;
 use crate::capture::{Packet, Timestamp};
 use crate::decode::{self, DecodeError, Network, PacketView};
 use crate::export::eve::{EventBuffer, Header};
@@ -180,9 +181,11 @@ impl Outputs<'_> {
 }
 
 pub struct Worker<'a> {
+    id: usize,
     flows: FlowTracker,
     out: Outputs<'a>,
     inventory: &'a Inventory,
+    monitor: Option<&'a Monitor>,
     stats: WorkerStats,
     next_housekeeping: Timestamp,
     since_housekeeping: u32,
@@ -197,6 +200,7 @@ impl<'a> Worker<'a> {
     /// event output.
     pub fn new(id: usize, workers: usize, sensor: &'a Sensor) -> Worker<'a> {
         Worker {
+            id,
             flows: FlowTracker::new(sensor.flows, id, workers),
             out: Outputs {
                 batch: InventoryBatch::default(),
@@ -204,6 +208,7 @@ impl<'a> Worker<'a> {
                 extractor: Extractor::new(&sensor.knowledge, sensor.extract),
             },
             inventory: &sensor.inventory,
+            monitor: sensor.monitor.as_ref(),
             stats: WorkerStats::default(),
             next_housekeeping: Timestamp::default(),
             since_housekeeping: 0,
@@ -289,8 +294,7 @@ impl<'a> Worker<'a> {
             Some(_) => {}
         }
         if batch.is_full() {
-            self.stats.claims_filed += batch.claims() as u64;
-            self.inventory.apply(batch);
+            self.apply(Some(self.clock));
         }
     }
 
@@ -302,6 +306,7 @@ impl<'a> Worker<'a> {
             .flows
             .update(fp, &mut |flow, reason| out.finish_flow(flow, reason));
         if touched.first_in_direction {
+            let flow_id = self.flows.newest_mut().map_or(0, |f| f.id);
             self.out.batch.sighting(Sighting {
                 ts: fp.ts,
                 src_mac: fp.src_mac,
@@ -309,8 +314,11 @@ impl<'a> Worker<'a> {
                 src_port: fp.src.port,
                 dst_mac: fp.dst_mac,
                 dst_ip: fp.dst.ip,
+                dst_port: fp.dst.port,
                 protocol: fp.key.protocol,
                 reply: !touched.to_server,
+                tcp_flags: fp.tcp_flags,
+                flow_id,
             });
         }
         touched
@@ -354,11 +362,21 @@ impl<'a> Worker<'a> {
         self.flows
             .visit_active_since(self.last_credit, |flow| out.batch.flow_traffic(flow));
         self.last_credit = now;
-        if !out.batch.is_empty() {
-            self.stats.claims_filed += out.batch.claims() as u64;
-            self.inventory.apply(&mut out.batch);
+        if !out.batch.is_empty() || self.monitor.is_some() {
+            self.apply(Some(now));
         }
-        out.events.flush();
+        self.out.events.flush();
+    }
+
+    /// Hands the batch to the behaviour monitor, then to the inventory.
+    /// `clock`: the stream time reached (`None`: the worker is done).
+    fn apply(&mut self, clock: Option<Timestamp>) {
+        let out = &mut self.out;
+        if let Some(monitor) = self.monitor {
+            monitor.submit(self.id, clock, &out.batch, self.inventory, &mut out.events);
+        }
+        self.stats.claims_filed += out.batch.claims() as u64;
+        self.inventory.apply(&mut out.batch);
     }
 
     /// Ends every flow and hands over what is left; returns the counts.
@@ -371,9 +389,8 @@ impl<'a> Worker<'a> {
         });
         self.flows
             .drain(&mut |flow, reason| out.finish_flow(flow, reason));
-        self.stats.claims_filed += out.batch.claims() as u64;
-        self.inventory.apply(&mut out.batch);
-        out.events.flush();
+        self.apply(None);
+        self.out.events.flush();
         self.stats()
     }
 

@@ -5,6 +5,7 @@
 // Helpers here fail the test they serve when a fixture or tool misbehaves.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod anomaly;
 mod bad_input;
 mod caps;
 mod classify;

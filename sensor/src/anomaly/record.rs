@@ -1,0 +1,166 @@
+//! What the monitor reads from a worker's inventory batch, each with its
+//! time: flows opened and answered, address bindings, what protocols said,
+//! traffic sent, and flows ended.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use classifiers::FlowSummary;
+use fingerprints::MacAddr;
+use fingerprints::proto::Finding;
+
+use crate::capture::Timestamp;
+use crate::extract::{BindingSource, Observation};
+use crate::inventory::{InventoryBatch, Sighting};
+
+/// A flow between a client and a server, with the flags of the packet
+/// that made the record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Contact {
+    pub flow_id: u64,
+    pub client_mac: Option<MacAddr>,
+    pub client: IpAddr,
+    pub client_port: u16,
+    pub server_mac: Option<MacAddr>,
+    pub server: IpAddr,
+    pub server_port: u16,
+    pub protocol: u8,
+    pub tcp_flags: u8,
+}
+
+impl Contact {
+    pub fn tuple(&self) -> (IpAddr, u16, IpAddr, u16) {
+        (self.client, self.client_port, self.server, self.server_port)
+    }
+
+    fn of(s: &Sighting) -> Contact {
+        let (client_mac, client, client_port, server_mac, server, server_port) = if s.reply {
+            (
+                s.dst_mac, s.dst_ip, s.dst_port, s.src_mac, s.src_ip, s.src_port,
+            )
+        } else {
+            (
+                s.src_mac, s.src_ip, s.src_port, s.dst_mac, s.dst_ip, s.dst_port,
+            )
+        };
+        Contact {
+            flow_id: s.flow_id,
+            client_mac,
+            client,
+            client_port,
+            server_mac,
+            server,
+            server_port,
+            protocol: s.protocol,
+            tcp_flags: s.tcp_flags,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Record {
+    /// A flow's first packet from its client.
+    Opened(Contact),
+    /// The server's first packet (a SYN+ACK, a RST, a datagram back).
+    Answered(Contact),
+    Binding {
+        mac: MacAddr,
+        ip: IpAddr,
+        source: BindingSource,
+    },
+    /// A DHCP server named this address the router.
+    RouterAddress(IpAddr),
+    /// A protocol's finding about a device (by MAC) or an address.
+    Said {
+        mac: Option<MacAddr>,
+        ip: Option<IpAddr>,
+        finding: Arc<Finding>,
+    },
+    /// Bytes a device sent since the last record of it.
+    Sent { mac: MacAddr, bytes: u64 },
+    /// A flow ended, as one of its local ends saw it.
+    Ended { mac: MacAddr, flow: FlowSummary },
+}
+
+impl Record {
+    /// Orders records of the same instant alike whichever worker made them.
+    fn order_key(&self) -> (u8, u64) {
+        use std::hash::BuildHasher;
+        let h = foldhash::fast::FixedState::default();
+        match self {
+            Record::Binding { mac, ip, .. } => (0, h.hash_one((mac, ip))),
+            Record::RouterAddress(ip) => (1, h.hash_one(ip)),
+            Record::Opened(c) => (2, h.hash_one(c.tuple())),
+            Record::Answered(c) => (3, h.hash_one(c.tuple())),
+            Record::Said { mac, ip, finding } => (4, h.hash_one((mac, ip, finding.event_type))),
+            Record::Sent { mac, .. } => (5, h.hash_one(mac)),
+            Record::Ended { mac, flow } => (6, h.hash_one((mac, flow.destination, flow.start_us))),
+        }
+    }
+}
+
+/// A record with its time.
+#[derive(Debug, Clone)]
+pub struct Timed(pub Timestamp, pub Record);
+
+impl Timed {
+    pub fn sort_key(&self) -> (Timestamp, (u8, u64)) {
+        (self.0, self.1.order_key())
+    }
+}
+
+/// Everything in `batch` the detectors read, appended to `out`.
+pub fn read_batch(batch: &InventoryBatch, out: &mut Vec<Timed>) {
+    for s in &batch.sightings {
+        let c = Contact::of(s);
+        out.push(Timed(
+            s.ts,
+            if s.reply {
+                Record::Answered(c)
+            } else {
+                Record::Opened(c)
+            },
+        ));
+    }
+    for (ts, o) in &batch.observations {
+        match *o {
+            Observation::Binding { mac, ip, source } => {
+                out.push(Timed(*ts, Record::Binding { mac, ip, source }))
+            }
+            Observation::RouterAddress { ip } => out.push(Timed(*ts, Record::RouterAddress(ip))),
+            Observation::Router { .. } => {}
+        }
+    }
+    for filed in &batch.claims {
+        let c = &filed.claim;
+        out.push(Timed(
+            filed.first,
+            Record::Said {
+                mac: c.mac,
+                ip: c.ip,
+                finding: c.finding.clone(),
+            },
+        ));
+    }
+    for (mac, activity) in &batch.activity {
+        if activity.first.is_some() && activity.sent.bytes > 0 {
+            out.push(Timed(
+                activity.last,
+                Record::Sent {
+                    mac: *mac,
+                    bytes: activity.sent.bytes,
+                },
+            ));
+        }
+    }
+    for (mac, flow) in &batch.flows_ended {
+        let end = (flow.start_us + flow.duration_us).max(0) as u64 * 1000;
+        out.push(Timed(
+            Timestamp(end),
+            Record::Ended {
+                mac: *mac,
+                flow: *flow,
+            },
+        ));
+    }
+}
