@@ -297,7 +297,6 @@ impl State {
             Record::Sent { mac, bytes } => {
                 self.devices.sent(ts, *mac, *bytes, config, category, out)
             }
-            Record::Ended { .. } => {}
         }
     }
 }

@@ -1,11 +1,10 @@
 //! What the monitor reads from a worker's inventory batch, each with its
 //! time: flows opened and answered, address bindings, what protocols said,
-//! traffic sent, and flows ended.
+//! and traffic sent.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use classifiers::FlowSummary;
 use fingerprints::MacAddr;
 use fingerprints::proto::Finding;
 
@@ -78,8 +77,6 @@ pub enum Record {
     },
     /// Bytes a device sent since the last record of it.
     Sent { mac: MacAddr, bytes: u64 },
-    /// A flow ended, as one of its local ends saw it.
-    Ended { mac: MacAddr, flow: FlowSummary },
 }
 
 impl Record {
@@ -94,7 +91,6 @@ impl Record {
             Record::Answered(c) => (3, h.hash_one(c.tuple())),
             Record::Said { mac, ip, finding } => (4, h.hash_one((mac, ip, finding.event_type))),
             Record::Sent { mac, .. } => (5, h.hash_one(mac)),
-            Record::Ended { mac, flow } => (6, h.hash_one((mac, flow.destination, flow.start_us))),
         }
     }
 }
@@ -152,15 +148,5 @@ pub fn read_batch(batch: &InventoryBatch, out: &mut Vec<Timed>) {
                 },
             ));
         }
-    }
-    for (mac, flow) in &batch.flows_ended {
-        let end = (flow.start_us + flow.duration_us).max(0) as u64 * 1000;
-        out.push(Timed(
-            Timestamp(end),
-            Record::Ended {
-                mac: *mac,
-                flow: *flow,
-            },
-        ));
     }
 }
