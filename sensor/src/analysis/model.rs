@@ -73,7 +73,7 @@ pub fn profile(device: &Device) -> DeviceProfile<'_> {
         protocols: device.protocols.iter().map(|p| p.name()).collect(),
         ..DeviceProfile::default()
     };
-    for (_, peer) in device.peers.0.iter() {
+    for (_, peer) in device.peers.iter() {
         if is_local_network(*peer) {
             p.local_peers += 1;
         } else {

@@ -14,8 +14,9 @@ use serde::{Deserialize, Serialize};
 use super::config::AnomalyConfig;
 use super::record::Contact;
 use super::report::{AnomalyKind, Proof, Raised, Subject};
-use super::table::{CappedSet, Table};
+use super::table::Table;
 use crate::capture::Timestamp;
+use crate::inventory::{CappedSet, Inserted};
 
 /// Services an intruder moves through: SSH, Telnet, MS-RPC, NetBIOS, SMB,
 /// RDP, VNC, WinRM.
@@ -283,7 +284,9 @@ impl DeviceDetector {
         };
         let mut proof = Proof::default();
         proof.add(ts, Some(c.flow_id));
-        let new_peer = internal_peer && b.peers.insert(e.peer, cap) && !b.peers.is_full(cap);
+        let new_peer = internal_peer
+            && b.peers.insert(e.peer, cap) == Inserted::Added
+            && !b.peers.is_full(cap);
         // Ephemeral ports (IANA's dynamic range) are no service of their
         // own, and UDP above the well-known range is mostly peer-to-peer,
         // voice and games picking ports at random.
@@ -294,9 +297,11 @@ impl DeviceDetector {
         };
         let new_service = named_service
             && if e.as_client {
-                b.services_used.insert(service, cap) && !b.services_used.is_full(cap)
+                b.services_used.insert(service, cap) == Inserted::Added
+                    && !b.services_used.is_full(cap)
             } else {
-                b.services_offered.insert(service, cap) && !b.services_offered.is_full(cap)
+                b.services_offered.insert(service, cap) == Inserted::Added
+                    && !b.services_offered.is_full(cap)
             };
         // OT roles: a device that answers an OT protocol and also opens it
         // towards another device is a field device acting as a master.
@@ -393,7 +398,7 @@ impl DeviceDetector {
         let learnt = b.learnt;
         // p0f is mirador's reading of TCP SYNs, not a protocol spoken.
         let new_protocol = finding.event_type != "p0f"
-            && b.protocols.insert(finding.event_type.to_string(), 64)
+            && b.protocols.insert(finding.event_type.to_string(), 64) == Inserted::Added
             && !b.protocols.is_full(64);
         if learnt && new_protocol {
             out.push(
@@ -442,7 +447,8 @@ impl DeviceDetector {
             if !learnt {
                 history.observations += 1;
             }
-            if history.values.insert(hash, VALUES_PER_FIELD) && learnt && stable {
+            if history.values.insert(hash, VALUES_PER_FIELD) != Inserted::Known && learnt && stable
+            {
                 out.push(
                     Raised::new(AnomalyKind::IdentityDrift, subject, *field, ts)
                         .score(if field.starts_with("dhcp.params") || field.starts_with("p0f") { 0.7 } else { 0.55 })

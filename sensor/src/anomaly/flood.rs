@@ -8,9 +8,10 @@ use std::net::IpAddr;
 use super::config::AnomalyConfig;
 use super::record::Contact;
 use super::report::{AnomalyKind, Proof, Raised, Subject};
-use super::table::{CappedSet, Table};
+use super::table::Table;
 use crate::capture::Timestamp;
 use crate::flow::tcp_flags;
+use crate::inventory::CappedSet;
 
 /// UDP services whose answers outweigh their questions (US-CERT TA14-017A,
 /// plus BACnet and CoAP, which OT and IoT networks expose).
@@ -76,7 +77,7 @@ impl FloodDetector {
         out: &mut Vec<Raised>,
     ) {
         let window = config.flood_window * Timestamp::NANOS_PER_SEC;
-        if c.protocol == 6 && c.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN {
+        if c.is_syn() {
             let w = self.syn.touch((c.server, c.server_port), ts);
             w.count(ts, window, c.client, c);
             let threshold = config.syn_flood_rate * config.flood_window as f64;

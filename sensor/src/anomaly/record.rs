@@ -28,6 +28,12 @@ pub struct Contact {
 }
 
 impl Contact {
+    /// A TCP connection attempt: a SYN without ACK.
+    pub fn is_syn(&self) -> bool {
+        use crate::flow::tcp_flags::{ACK, SYN};
+        self.protocol == 6 && self.tcp_flags & (SYN | ACK) == SYN
+    }
+
     pub fn tuple(&self) -> (IpAddr, u16, IpAddr, u16) {
         (self.client, self.client_port, self.server, self.server_port)
     }

@@ -24,9 +24,10 @@ use std::net::IpAddr;
 use super::config::AnomalyConfig;
 use super::record::Contact;
 use super::report::{AnomalyKind, Proof, Raised, Subject};
-use super::table::{CappedSet, Table};
+use super::table::Table;
 use crate::capture::Timestamp;
 use crate::flow::tcp_flags;
+use crate::inventory::{CappedSet, Inserted};
 
 const THETA_BENIGN: f64 = 0.8;
 const THETA_SCANNER: f64 = 0.2;
@@ -52,6 +53,58 @@ struct Source {
     proof: Proof,
     /// Failed ports per target, within the window.
     vertical: HashMap<IpAddr, (Timestamp, CappedSet<u16>, bool), foldhash::fast::FixedState>,
+}
+
+impl Source {
+    /// A failed contact: counted among the target's failed ports.
+    fn vertical(
+        &mut self,
+        ts: Timestamp,
+        c: &Contact,
+        config: &AnomalyConfig,
+        out: &mut Vec<Raised>,
+    ) {
+        let window = config.scan_window * Timestamp::NANOS_PER_SEC;
+        let source = self;
+        if source.vertical.len() >= 64 && !source.vertical.contains_key(&c.server) {
+            source.vertical.retain(|_, (t, _, _)| ts.since(*t) < window);
+            if source.vertical.len() >= 64 {
+                return;
+            }
+        }
+        let (since, ports, flagged) = source
+            .vertical
+            .entry(c.server)
+            .or_insert_with(|| (ts, CappedSet::default(), false));
+        if ts.since(*since) >= window {
+            *since = ts;
+            *ports = CappedSet::default();
+            *flagged = false;
+        }
+        ports.insert(c.server_port, 1024);
+        if ports.len() as u32 >= config.port_scan_ports && !*flagged {
+            *flagged = true;
+            let tried = ports.len();
+            out.push(
+                Raised::new(
+                    AnomalyKind::PortScan,
+                    Subject {
+                        mac: source.mac,
+                        ip: Some(c.client),
+                    },
+                    format!("target {}", c.server),
+                    ts,
+                )
+                .score(0.7)
+                .explain(format!(
+                    "{tried} distinct ports of {} failed within {} s (threshold {})",
+                    c.server, config.scan_window, config.port_scan_ports
+                ))
+                .deviation("failed_ports", tried, config.port_scan_ports)
+                .proof(source.proof.clone()),
+            );
+        }
+    }
 }
 
 /// A first contact waiting for its answer.
@@ -88,12 +141,12 @@ impl ScanDetector {
     /// A TCP flow opened by a SYN: a contact to judge when it is answered
     /// or times out.
     pub fn opened(&mut self, ts: Timestamp, c: &Contact) {
-        if c.protocol != 6 || c.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK) != tcp_flags::SYN {
+        if !c.is_syn() {
             return;
         }
         let source = self.sources.touch(c.client, ts);
         source.mac = source.mac.or(c.client_mac);
-        let first = source.contacted.insert(c.server, TARGETS_PER_SOURCE);
+        let first = source.contacted.insert(c.server, TARGETS_PER_SOURCE) != Inserted::Known;
         if self.pending.len() >= self.max_pending {
             self.pending_dropped += 1;
             return;
@@ -171,9 +224,8 @@ impl ScanDetector {
         };
         if !success {
             source.proof.add(p.opened, Some(c.flow_id));
-            self.vertical(ts, &c, config, out);
+            source.vertical(ts, &c, config, out);
         }
-        let source = self.sources.touch(c.client, ts);
         if !p.first {
             return;
         }
@@ -217,55 +269,6 @@ impl ScanDetector {
                     .deviation("failed_first_contacts", source.failures, format!("benign success rate {THETA_BENIGN}"))
                     .deviation("hosts_contacted", hosts, serde_json::Value::Null)
                     .proof(std::mem::take(&mut source.proof)),
-            );
-        }
-    }
-
-    fn vertical(
-        &mut self,
-        ts: Timestamp,
-        c: &Contact,
-        config: &AnomalyConfig,
-        out: &mut Vec<Raised>,
-    ) {
-        let window = config.scan_window * Timestamp::NANOS_PER_SEC;
-        let source = self.sources.touch(c.client, ts);
-        if source.vertical.len() >= 64 && !source.vertical.contains_key(&c.server) {
-            source.vertical.retain(|_, (t, _, _)| ts.since(*t) < window);
-            if source.vertical.len() >= 64 {
-                return;
-            }
-        }
-        let (since, ports, flagged) = source
-            .vertical
-            .entry(c.server)
-            .or_insert_with(|| (ts, CappedSet::default(), false));
-        if ts.since(*since) >= window {
-            *since = ts;
-            *ports = CappedSet::default();
-            *flagged = false;
-        }
-        ports.insert(c.server_port, 1024);
-        if ports.len() as u32 >= config.port_scan_ports && !*flagged {
-            *flagged = true;
-            let tried = ports.len();
-            out.push(
-                Raised::new(
-                    AnomalyKind::PortScan,
-                    Subject {
-                        mac: source.mac,
-                        ip: Some(c.client),
-                    },
-                    format!("target {}", c.server),
-                    ts,
-                )
-                .score(0.7)
-                .explain(format!(
-                    "{tried} distinct ports of {} failed within {} s (threshold {})",
-                    c.server, config.scan_window, config.port_scan_ports
-                ))
-                .deviation("failed_ports", tried, config.port_scan_ports)
-                .proof(source.proof.clone()),
             );
         }
     }

@@ -8,9 +8,10 @@ use fingerprints::MacAddr;
 
 use super::config::AnomalyConfig;
 use super::report::{AnomalyKind, Proof, Raised, Subject};
-use super::table::{CappedSet, Table};
+use super::table::Table;
 use crate::capture::Timestamp;
 use crate::extract::BindingSource;
+use crate::inventory::{CappedSet, Inserted};
 
 /// An owner silent for this long may have left: its address is free.
 const OWNER_ALIVE_NS: u64 = 300 * Timestamp::NANOS_PER_SEC;
@@ -67,7 +68,7 @@ impl SpoofDetector {
         match owner.mac {
             Some(m) if m == mac => owner.last = owner.last.max(ts),
             Some(m) if ts.since(owner.last) < OWNER_ALIVE_NS => {
-                if owner.flagged.insert(mac, 16) {
+                if owner.flagged.insert(mac, 16) != Inserted::Known {
                     let gateway = self.routers.contains(&ip);
                     let (kind, score) = if gateway {
                         (AnomalyKind::GatewayImpersonation, 0.9)
@@ -110,7 +111,7 @@ impl SpoofDetector {
         flow_id: u64,
         out: &mut Vec<Raised>,
     ) {
-        let new = self.dhcp_servers.insert(mac, DHCP_SERVERS);
+        let new = self.dhcp_servers.insert(mac, DHCP_SERVERS) != Inserted::Known;
         match self.first_dhcp_server {
             None => self.first_dhcp_server = Some((mac, ip)),
             Some((first, first_ip)) if new && first != mac => {

@@ -190,43 +190,87 @@ fn serialize_sources<S: serde::Serializer>(bits: &u8, s: S) -> Result<S::Ok, S::
     )
 }
 
-/// A set that stops growing at its cap; serialised as a sorted list.
+/// A set that stops growing at its cap, counting what it refused;
+/// serialised as a sorted list (the count is not).
 #[derive(Debug, Clone)]
-pub struct CappedSet<T: std::hash::Hash + Eq>(pub HashSet<T>);
+pub struct CappedSet<T: std::hash::Hash + Eq> {
+    items: HashSet<T>,
+    /// Inserts refused for the cap.
+    pub overflow: u64,
+}
+
+/// What an insert into a [`CappedSet`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    /// The item was there already.
+    Known,
+    Added,
+    /// New, but the set was full: counted in `overflow`, not kept.
+    Refused,
+}
 
 impl<T: std::hash::Hash + Eq> Default for CappedSet<T> {
     fn default() -> Self {
-        CappedSet(HashSet::default())
+        CappedSet {
+            items: HashSet::default(),
+            overflow: 0,
+        }
     }
 }
 
 impl<T: std::hash::Hash + Eq> CappedSet<T> {
-    /// Adds `item`; returns false when it was new but the set was full.
-    pub fn insert(&mut self, item: T, cap: usize) -> bool {
-        if self.0.len() < cap || self.0.contains(&item) {
-            self.0.insert(item);
-            true
+    pub fn insert(&mut self, item: T, cap: usize) -> Inserted {
+        if self.items.contains(&item) {
+            Inserted::Known
+        } else if self.items.len() < cap {
+            self.items.insert(item);
+            Inserted::Added
         } else {
-            false
+            self.overflow += 1;
+            Inserted::Refused
         }
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.items.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.items.is_empty()
+    }
+
+    pub fn is_full(&self, cap: usize) -> bool {
+        self.items.len() >= cap
     }
 
     pub fn contains(&self, item: &T) -> bool {
-        self.0.contains(item)
+        self.items.contains(item)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &T> {
+        self.items.iter()
+    }
+
+    /// Keeps only the items `keep` accepts.
+    pub fn retain(&mut self, keep: impl FnMut(&T) -> bool) {
+        self.items.retain(keep);
+    }
+}
+
+impl<'de, T: std::hash::Hash + Eq + serde::Deserialize<'de>> serde::Deserialize<'de>
+    for CappedSet<T>
+{
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(CappedSet {
+            items: Vec::<T>::deserialize(d)?.into_iter().collect(),
+            overflow: 0,
+        })
     }
 }
 
 impl<T: std::hash::Hash + Eq + Serialize + Ord> Serialize for CappedSet<T> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut sorted: Vec<&T> = self.0.iter().collect();
+        let mut sorted: Vec<&T> = self.items.iter().collect();
         sorted.sort();
         s.collect_seq(sorted)
     }
@@ -312,7 +356,7 @@ fn serialize_remotes<T: Serialize + Ord + Copy + std::hash::Hash, S: serde::Seri
     pairs: &CappedSet<(IpAddr, T)>,
     s: S,
 ) -> Result<S::Ok, S::Error> {
-    let mut values: Vec<T> = pairs.0.iter().map(|(_, v)| *v).collect();
+    let mut values: Vec<T> = pairs.iter().map(|(_, v)| *v).collect();
     values.sort();
     values.dedup();
     s.collect_seq(values)
@@ -366,7 +410,7 @@ impl Device {
 
     /// A peer, and the local address the device used with it.
     pub fn add_peer(&mut self, local: IpAddr, peer: IpAddr, cap: usize) {
-        if !self.peers.insert((local, peer), cap) {
+        if self.peers.insert((local, peer), cap) == Inserted::Refused {
             self.peers_overflow += 1;
         }
     }
@@ -375,23 +419,10 @@ impl Device {
     /// router, the rest was traffic it forwarded. Done when the inventory is
     /// read, so the result does not depend on when the router was found.
     pub fn keep_own_traffic(&mut self) {
-        let own = |ip: &IpAddr| self.ips.iter().any(|b| b.ip == *ip && b.is_announced());
-        let peers: Vec<(IpAddr, IpAddr)> = self
-            .peers
-            .0
-            .iter()
-            .copied()
-            .filter(|(l, _)| own(l))
-            .collect();
-        let ports: Vec<(IpAddr, ServicePort)> = self
-            .server_ports
-            .0
-            .iter()
-            .copied()
-            .filter(|(l, _)| own(l))
-            .collect();
-        self.peers.0 = peers.into_iter().collect();
-        self.server_ports.0 = ports.into_iter().collect();
+        let ips = &self.ips;
+        let own = |ip: &IpAddr| ips.iter().any(|b| b.ip == *ip && b.is_announced());
+        self.peers.retain(|(l, _)| own(l));
+        self.server_ports.retain(|(l, _)| own(l));
     }
 
     pub fn binding(&self, ip: IpAddr) -> Option<&IpBinding> {

@@ -20,7 +20,7 @@ use serde::Serialize;
 
 pub use batch::{Claim, FiledClaim, InventoryBatch, Sighting};
 use device::Unheard;
-pub use device::{Device, Protocol, RemoteHost, ServicePort};
+pub use device::{CappedSet, Device, Inserted, Protocol, RemoteHost, ServicePort};
 use evidence::{Evidence, EvidenceCaps, Statement};
 
 type SharedMap<K, V> = DashMap<K, V, foldhash::fast::RandomState>;

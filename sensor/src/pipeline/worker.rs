@@ -362,21 +362,22 @@ impl<'a> Worker<'a> {
         self.flows
             .visit_active_since(self.last_credit, |flow| out.batch.flow_traffic(flow));
         self.last_credit = now;
-        if !out.batch.is_empty() || self.monitor.is_some() {
-            self.apply(Some(now));
-        }
+        self.apply(Some(now));
         self.out.events.flush();
     }
 
-    /// Hands the batch to the behaviour monitor, then to the inventory.
+    /// Hands the batch to the behaviour monitor (even an empty one: the
+    /// worker's clock moved on), then to the inventory.
     /// `clock`: the stream time reached (`None`: the worker is done).
     fn apply(&mut self, clock: Option<Timestamp>) {
         let out = &mut self.out;
         if let Some(monitor) = self.monitor {
             monitor.submit(self.id, clock, &out.batch, self.inventory, &mut out.events);
         }
-        self.stats.claims_filed += out.batch.claims() as u64;
-        self.inventory.apply(&mut out.batch);
+        if !out.batch.is_empty() {
+            self.stats.claims_filed += out.batch.claims() as u64;
+            self.inventory.apply(&mut out.batch);
+        }
     }
 
     /// Ends every flow and hands over what is left; returns the counts.
