@@ -1,7 +1,8 @@
 //! The whole per-packet path: a sequence of frames fed to one
 //! `sensor::pipeline::Worker` over a fresh `Inventory` (decode, flows,
-//! extract, inventory batches, EVE flow events), then `finish()` and an
-//! inventory snapshot serialised as the exporters do.
+//! extract, inventory batches, EVE flow events, and with one worker the
+//! behaviour monitor's detectors), then `finish()`, an inventory snapshot
+//! serialised as the exporters do, and the anomaly report.
 //!
 //! Input:
 //!
@@ -9,7 +10,8 @@
 //! config: u8                   bit 0-1: worker id and count (1 of 1, 1 of 2, 2 of 2, 2 of 3)
 //!                              bit 2:   offline flow timeouts instead of live ones
 //!                              bit 3-4: flow table size 4, 64, 1024 or 16
-//!                              bit 5:   tiny inventory caps (evictions)
+//!                              bit 5:   tiny inventory and monitor caps (evictions),
+//!                                       and no learning period
 //!                              bit 6:   flow events written (to a sink)
 //! then frames, each:
 //!   link: u8                   link type selector (`mirador_fuzz::link_type`)
@@ -31,11 +33,12 @@ use std::sync::OnceLock;
 
 use fingerprints::OuiRegistry;
 use libfuzzer_sys::fuzz_target;
+use sensor::anomaly::{AnomalyConfig, Monitor};
 use sensor::capture::{Packet, Timestamp};
 use sensor::export::eve::EventOutput;
 use sensor::flow::FlowConfig;
 use sensor::inventory::{Inventory, InventoryConfig};
-use sensor::pipeline::Worker;
+use sensor::pipeline::Sensor;
 
 /// 2020-09-13, so that timestamps look like capture times.
 const START: Timestamp = Timestamp(1_600_000_000 * Timestamp::NANOS_PER_SEC);
@@ -103,15 +106,32 @@ fuzz_target!(|data: &[u8]| {
             max_ips_per_device: 2,
             max_peers: 2,
             max_server_ports: 2,
+            max_evidence: 4,
+            max_values_per_field: 2,
             router_min_forwarded: 2,
         }
     } else {
         InventoryConfig::default()
     };
-    let events = (config & 0x40 != 0).then(|| EventOutput::new(Box::new(std::io::sink())));
-
-    let inventory = Inventory::new(inventory_config, registry());
-    let mut worker = Worker::new(id, workers, flow_config, &inventory, events.as_ref());
+    let monitor_config = if config & 0x20 != 0 {
+        AnomalyConfig {
+            learning_period: 0,
+            max_tracked: 16,
+            max_per_device: 2,
+            ..AnomalyConfig::default()
+        }
+    } else {
+        AnomalyConfig::default()
+    };
+    let sensor = Sensor {
+        workers,
+        events: (config & 0x40 != 0).then(|| EventOutput::new(Box::new(std::io::sink()))),
+        // The monitor waits for every worker's clock: only a lone worker
+        // lets it run.
+        monitor: (workers == 1).then(|| Monitor::new(monitor_config, 1)),
+        ..Sensor::new(flow_config, Inventory::new(inventory_config, registry()))
+    };
+    let mut worker = sensor.worker(id);
     let mut ts = START;
     let mut frames = 0u64;
     while let [link, dt, len_hi, len_lo, tail @ ..] = rest {
@@ -142,9 +162,14 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(stats.packets, frames, "every frame is counted once");
     black_box(serde_json::to_vec(&stats).ok());
     black_box(stats.decode_errors_by_reason().count());
-    if let Some(events) = &events {
+    if let Some(events) = &sensor.events {
         black_box(events.finish().ok());
     }
+    if let Some(monitor) = &sensor.monitor {
+        black_box(serde_json::to_vec(&monitor.report()).ok());
+        black_box(serde_json::to_vec(&monitor.baselines()).ok());
+    }
+    let inventory = &sensor.inventory;
     black_box((inventory.device_count(), inventory.remote_host_count()));
     let snapshot = inventory.snapshot();
     for device in &snapshot.devices {
