@@ -158,6 +158,18 @@ struct Common {
     quiet: bool,
 }
 
+impl Common {
+    /// Whether the device table is printed.
+    fn shows_table(&self) -> bool {
+        !self.quiet && !self.no_table
+    }
+
+    /// Whether an output shows the inventory (the table or the document).
+    fn shows_inventory(&self) -> bool {
+        self.inventory.is_some() || self.shows_table()
+    }
+}
+
 #[derive(Args)]
 struct AnalyzeArgs {
     /// Capture files or directories (searched recursively for captures).
@@ -311,6 +323,7 @@ fn load_knowledge_base(common: &Common) -> Result<fingerprints::kb::KnowledgeBas
 fn build_sensor(
     common: &Common,
     flow_defaults: FlowConfig,
+    kb: fingerprints::kb::KnowledgeBase,
     model: Option<std::sync::Arc<classifiers::Model>>,
 ) -> Result<Sensor> {
     let mut oui = fingerprints::OuiRegistry::builtin();
@@ -353,8 +366,7 @@ fn build_sensor(
             Monitor::new(config, common.workers.max(1))
         }),
         inventory: {
-            let inventory = Inventory::new(inventory_config, oui)
-                .with_knowledge_base(load_knowledge_base(common)?);
+            let inventory = Inventory::new(inventory_config, oui).with_knowledge_base(kb);
             match model {
                 Some(model) => inventory.with_model(model),
                 None => inventory,
@@ -388,11 +400,18 @@ impl RunObserver for Console {
 
 fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
     let common = &args.common;
-    let sensor = build_sensor(
-        common,
-        FlowConfig::offline(),
-        main_model::load_model(common)?,
-    )?;
+    // Devices are classified only for an output that shows them, and the
+    // rules and the model are loaded only then: compiling the rules'
+    // patterns costs more than a small capture's analysis.
+    let (kb, model) = if common.shows_inventory() {
+        (
+            load_knowledge_base(common)?,
+            main_model::load_model(common)?,
+        )
+    } else {
+        (fingerprints::kb::KnowledgeBase::default(), None)
+    };
+    let sensor = build_sensor(common, FlowConfig::offline(), kb, model)?;
     let inputs = sensor::capture::merge::expand_inputs(&args.inputs);
     if !inputs.skipped.is_empty() && !common.quiet {
         eprintln!(
@@ -456,8 +475,10 @@ fn finish(sensor: &Sensor, common: &Common, summary: &RunSummary) -> Result<Exit
 /// after trying every output, so one broken sink does not lose the others.
 fn write_outputs(sensor: &Sensor, common: &Common, summary: &RunSummary) -> Result<()> {
     // The snapshot (and the verdicts in it) only when an output shows it.
-    let table = !common.quiet && !common.no_table;
-    let snapshot = (common.inventory.is_some() || table).then(|| sensor.inventory.snapshot());
+    let table = common.shows_table();
+    let snapshot = common
+        .shows_inventory()
+        .then(|| sensor.inventory.snapshot());
     let mut failures = Vec::new();
     if let Some(events) = &sensor.events
         && let Err(e) = events.finish()
@@ -595,7 +616,12 @@ fn print_summary(s: &RunSummary, sensor: &Sensor) {
 
 fn live(args: LiveArgs) -> Result<ExitCode> {
     let common = &args.common;
-    let sensor = build_sensor(common, FlowConfig::live(), main_model::load_model(common)?)?;
+    let sensor = build_sensor(
+        common,
+        FlowConfig::live(),
+        load_knowledge_base(common)?,
+        main_model::load_model(common)?,
+    )?;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, std::sync::Arc::clone(&stop))

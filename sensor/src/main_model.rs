@@ -136,7 +136,12 @@ fn analyse(
     capture: &Path,
     model: Option<Arc<Model>>,
 ) -> Result<InventorySnapshot> {
-    let mut sensor = build_sensor(common, FlowConfig::offline(), model)?;
+    let mut sensor = build_sensor(
+        common,
+        FlowConfig::offline(),
+        load_knowledge_base(common)?,
+        model,
+    )?;
     // One worker: where a claim lands can still depend on how workers
     // interleave (a router found late), and a model must be reproducible.
     sensor.workers = 1;
@@ -281,7 +286,12 @@ pub fn explain(args: ExplainArgs) -> Result<ExitCode> {
                 .with_context(|| format!("{} is not an inventory JSON file", one.display()))?
         }
         inputs => {
-            let sensor = build_sensor(common, FlowConfig::offline(), load_model(common)?)?;
+            let sensor = build_sensor(
+                common,
+                FlowConfig::offline(),
+                load_knowledge_base(common)?,
+                load_model(common)?,
+            )?;
             let files = sensor::capture::merge::expand_inputs(inputs).files;
             sensor.analyze_files(&files, &Console { bar: None });
             serde_json::to_value(sensor.inventory.snapshot())?
