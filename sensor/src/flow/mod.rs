@@ -432,22 +432,28 @@ impl FlowTracker {
     /// Adds a packet to its flow, creating the flow if needed. Flows the
     /// packet ends (a reused 5-tuple, an evicted flow, an active timeout) are
     /// passed to `ended`.
-    pub fn update(&mut self, p: &FlowPacket, ended: &mut impl FnMut(Flow, EndReason)) -> Touched {
+    pub fn update(
+        &mut self,
+        p: &FlowPacket,
+        ended: &mut impl FnMut(&mut Flow, EndReason),
+    ) -> Touched {
         if let Some(flow) = self.table.get_mut(&p.key) {
-            let reason = ending_reason(flow, p, &self.config);
-            if reason.is_none() {
+            let Some(reason) = ending_reason(flow, p, &self.config) else {
                 return flow.record(p, false);
-            }
-            if let (Some(reason), Some(old)) = (reason, self.table.remove(&p.key)) {
-                self.finish(old, reason, ended);
-            }
+            };
+            let counters = &mut self.counters;
+            self.table
+                .remove_with(&p.key, |old| finish(counters, old, reason, ended));
         }
         while self.table.len() >= self.max_live {
-            let Some((_, oldest)) = self.table.pop_oldest() else {
+            let counters = &mut self.counters;
+            let evicted = self.table.pop_oldest_with(|oldest| {
+                counters.evicted += 1;
+                finish(counters, oldest, EndReason::Evicted, ended);
+            });
+            if !evicted {
                 break;
-            };
-            self.counters.evicted += 1;
-            self.finish(oldest, EndReason::Evicted, ended);
+            }
         }
         let id = self.next_id;
         self.next_id += self.id_stride;
@@ -458,7 +464,7 @@ impl FlowTracker {
     }
 
     /// Ends the flows that have been idle past their timeout at `now`.
-    pub fn expire(&mut self, now: Timestamp, ended: &mut impl FnMut(Flow, EndReason)) {
+    pub fn expire(&mut self, now: Timestamp, ended: &mut impl FnMut(&mut Flow, EndReason)) {
         let idle = Timestamp::from_secs(self.config.idle_timeout).0;
         while let Some((_, oldest)) = self.table.oldest() {
             // The table is in recency order, so once the oldest flow is
@@ -467,10 +473,9 @@ impl FlowTracker {
             if now.since(oldest.end) < idle.min(self.timeout_of(oldest)) {
                 break;
             }
-            let Some((_, flow)) = self.table.pop_oldest() else {
-                break;
-            };
-            self.finish(flow, EndReason::Timeout, ended);
+            let counters = &mut self.counters;
+            self.table
+                .pop_oldest_with(|flow| finish(counters, flow, EndReason::Timeout, ended));
         }
     }
 
@@ -487,10 +492,12 @@ impl FlowTracker {
     }
 
     /// Ends every flow (end of input).
-    pub fn drain(&mut self, ended: &mut impl FnMut(Flow, EndReason)) {
-        while let Some((_, flow)) = self.table.pop_oldest() {
-            self.finish(flow, EndReason::Shutdown, ended);
-        }
+    pub fn drain(&mut self, ended: &mut impl FnMut(&mut Flow, EndReason)) {
+        let counters = &mut self.counters;
+        while self
+            .table
+            .pop_oldest_with(|flow| finish(counters, flow, EndReason::Shutdown, ended))
+        {}
     }
 
     /// The flow just updated by [`FlowTracker::update`].
@@ -513,11 +520,17 @@ impl FlowTracker {
         };
         Timestamp::from_secs(secs).0
     }
+}
 
-    fn finish(&mut self, flow: Flow, reason: EndReason, ended: &mut impl FnMut(Flow, EndReason)) {
-        self.counters.ended += 1;
-        ended(flow, reason);
-    }
+/// Counts a flow that ends and hands it to `ended`.
+fn finish(
+    counters: &mut FlowCounters,
+    flow: &mut Flow,
+    reason: EndReason,
+    ended: &mut impl FnMut(&mut Flow, EndReason),
+) {
+    counters.ended += 1;
+    ended(flow, reason);
 }
 
 /// Whether this packet must end the flow before being counted: the flow

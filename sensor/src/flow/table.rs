@@ -3,13 +3,19 @@
 //! longest-idle one are all O(1). Slots are reused, so a warm table
 //! allocates nothing per packet.
 //!
+//! The index holds only each key's hash and its slot number; the keys live
+//! in the slots. Flows are looked up at random, and an index of 16-byte
+//! entries misses the cache far less than one holding the keys would.
 //! The recency links live in their own compact array: moving a flow to the
 //! front touches its neighbours' links, and keeping those out of the large
 //! flow records keeps the touch in cache. The flow records live in chunks
 //! that never move: a growing table adds a chunk instead of copying every
-//! live flow into a buffer twice the size (and faulting it in again).
+//! live flow into a buffer twice the size (and faulting it in again). A
+//! flow leaving the table is handed over where it lies, not moved out.
 
-use std::collections::HashMap;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
 
 use super::key::{FlowHasher, FlowKey};
 
@@ -28,9 +34,17 @@ const UNLINKED: Links = Links {
     older: NIL,
 };
 
+/// An index entry: a key's hash and the slot holding the key.
+#[derive(Clone, Copy)]
+struct Indexed {
+    hash: u64,
+    at: u32,
+}
+
 /// Values by key, ordered by last use.
 pub(super) struct LruTable<T> {
-    index: HashMap<FlowKey, u32, FlowHasher>,
+    index: HashTable<Indexed>,
+    hasher: FlowHasher,
     slots: Chunked<Option<(FlowKey, T)>>,
     links: Vec<Links>,
     free: Vec<u32>,
@@ -41,7 +55,8 @@ pub(super) struct LruTable<T> {
 impl<T> LruTable<T> {
     pub fn with_capacity(capacity: usize) -> LruTable<T> {
         LruTable {
-            index: HashMap::with_capacity_and_hasher(capacity, FlowHasher::default()),
+            index: HashTable::with_capacity(capacity),
+            hasher: FlowHasher::default(),
             slots: Chunked::default(),
             links: Vec::with_capacity(capacity),
             free: Vec::new(),
@@ -54,9 +69,19 @@ impl<T> LruTable<T> {
         self.index.len()
     }
 
+    /// The slot holding `key`.
+    fn find(&self, key: &FlowKey) -> Option<u32> {
+        let hash = self.hasher.hash_one(key);
+        let slots = &self.slots;
+        let holds_key = |e: &Indexed| {
+            e.hash == hash && matches!(slots.get(e.at), Some(Some((k, _))) if k == key)
+        };
+        self.index.find(hash, holds_key).map(|e| e.at)
+    }
+
     /// The value for `key`, marked as the most recently used.
     pub fn get_mut(&mut self, key: &FlowKey) -> Option<&mut T> {
-        let at = *self.index.get(key)?;
+        let at = self.find(key)?;
         if at != self.newest {
             self.unlink(at);
             self.push_newest(at);
@@ -74,7 +99,9 @@ impl<T> LruTable<T> {
                 self.slots.push(None)
             }
         };
-        self.index.insert(key, at);
+        let hash = self.hasher.hash_one(key);
+        self.index
+            .insert_unique(hash, Indexed { hash, at }, |e| e.hash);
         self.push_newest(at);
         let slot = self.slots.slot(at);
         &mut slot.insert((key, value)).1
@@ -103,18 +130,43 @@ impl<T> LruTable<T> {
         }
     }
 
-    /// Removes the entry for `key`.
-    pub fn remove(&mut self, key: &FlowKey) -> Option<T> {
-        let at = self.index.remove(key)?;
-        self.unlink(at);
-        self.free.push(at);
-        self.slots.get_mut(at)?.take().map(|(_, v)| v)
+    /// Removes the entry for `key`, handing its value to `last` before it
+    /// is dropped; returns whether there was one.
+    pub fn remove_with(&mut self, key: &FlowKey, last: impl FnOnce(&mut T)) -> bool {
+        match self.find(key) {
+            Some(at) => {
+                self.remove_at(at, last);
+                true
+            }
+            None => false,
+        }
     }
 
-    /// Removes and returns the least recently used entry.
-    pub fn pop_oldest(&mut self) -> Option<(FlowKey, T)> {
-        let key = *self.oldest()?.0;
-        self.remove(&key).map(|v| (key, v))
+    /// Removes the least recently used entry, handing its value to `last`
+    /// before it is dropped; returns whether there was one.
+    pub fn pop_oldest_with(&mut self, last: impl FnOnce(&mut T)) -> bool {
+        let at = self.oldest;
+        if self.slots.get(at).is_none_or(Option::is_none) {
+            return false;
+        }
+        self.remove_at(at, last);
+        true
+    }
+
+    /// Removes the entry in slot `at`, which holds one.
+    fn remove_at(&mut self, at: u32, last: impl FnOnce(&mut T)) {
+        let slot = self.slots.slot(at);
+        if let Some((key, value)) = slot {
+            let hash = self.hasher.hash_one(*key);
+            if let Ok(entry) = self.index.find_entry(hash, |e| e.at == at) {
+                entry.remove();
+            }
+            last(value);
+        }
+        // Dropped where it lies.
+        *slot = None;
+        self.unlink(at);
+        self.free.push(at);
     }
 
     fn unlink(&mut self, at: u32) {
@@ -233,13 +285,14 @@ mod tests {
             Some(1),
             "touching the newest keeps order"
         );
-        assert_eq!(t.remove(&key(3)), Some(3));
+        let mut removed = None;
+        assert!(t.remove_with(&key(3), |v| removed = Some(*v)));
+        assert_eq!(removed, Some(3));
         assert_eq!(t.len(), 2);
         t.insert(key(4), 4);
         assert_eq!(t.slots.len(), 3, "freed slot reused");
-        let order: Vec<u16> = std::iter::from_fn(|| t.pop_oldest())
-            .map(|(_, v)| v)
-            .collect();
+        let mut order = Vec::new();
+        while t.pop_oldest_with(|v| order.push(*v)) {}
         assert_eq!(order, [2, 1, 4]);
         assert_eq!(t.len(), 0);
         assert_eq!((t.newest, t.oldest), (NIL, NIL));

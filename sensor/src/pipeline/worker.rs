@@ -113,12 +113,12 @@ struct Outputs<'a> {
 impl Outputs<'_> {
     /// A flow ends: what its streams still hold is parsed, its last traffic
     /// goes to the devices, its event out.
-    fn finish_flow(&mut self, mut flow: Flow, reason: EndReason) {
-        self.extractor.flow_end(&mut flow);
-        self.report_flow(&flow, flow.end);
-        self.batch.flow_traffic(&mut flow);
-        self.batch.flow_ended(&flow);
-        self.events.flow(&flow, reason);
+    fn finish_flow(&mut self, flow: &mut Flow, reason: EndReason) {
+        self.extractor.flow_end(flow);
+        self.report_flow(flow, flow.end);
+        self.batch.flow_traffic(flow);
+        self.batch.flow_ended(flow);
+        self.events.flow(flow, reason);
     }
 
     /// What the protocols said in `flow`: events, and evidence about the
