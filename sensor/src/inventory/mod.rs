@@ -291,7 +291,8 @@ impl Inventory {
     /// Notes what others' traffic says about a MAC that has not spoken.
     /// The table is bounded: when full, it starts over (counted).
     fn unheard_entry(&self, mac: MacAddr, update: impl FnOnce(&mut Unheard)) {
-        if self.unheard.len() >= MAX_UNHEARD && !self.unheard.contains_key(&mac) {
+        // Known MACs first: counting the table locks every shard.
+        if !self.unheard.contains_key(&mac) && self.unheard.len() >= MAX_UNHEARD {
             self.counters
                 .unheard_dropped
                 .fetch_add(self.unheard.len() as u64, Ordering::Relaxed);
