@@ -249,7 +249,7 @@ impl P0fDatabase {
         let mut generic_match: Option<&Record> = None;
         for record in records {
             let r = &record.sig;
-            if r.options != sig.options {
+            if r.options[..] != sig.options[..] {
                 continue;
             }
             let mut fuzzy = false;

@@ -11,8 +11,8 @@ mod tests;
 
 pub use database::{P0fDatabase, P0fLabel, P0fMatch};
 pub use packet::{
-    Direction, MAX_DISTANCE, MAX_OPTIONS, QUIRK_NAMES, TcpSignature, guess_distance, quirk,
-    signature,
+    Direction, MAX_DISTANCE, MAX_OPTIONS, OptionLayout, QUIRK_NAMES, TcpSignature, guess_distance,
+    quirk, signature,
 };
 
 use crate::proto::{About, Finding, ParseError};

@@ -87,6 +87,38 @@ impl Direction {
     }
 }
 
+/// TCP option kinds in order, at most [`MAX_OPTIONS`], held inline: a
+/// signature is made for every SYN, and compared whole when looked up.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct OptionLayout {
+    kinds: [u8; MAX_OPTIONS],
+    len: u8,
+}
+
+impl OptionLayout {
+    /// Appends `kind`; beyond [`MAX_OPTIONS`] it is not kept.
+    pub fn push(&mut self, kind: u8) {
+        if let Some(slot) = self.kinds.get_mut(usize::from(self.len)) {
+            *slot = kind;
+            self.len += 1;
+        }
+    }
+}
+
+impl std::ops::Deref for OptionLayout {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.kinds[..usize::from(self.len)]
+    }
+}
+
+impl fmt::Debug for OptionLayout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
 /// What p0f reads from a SYN or SYN+ACK.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TcpSignature {
@@ -109,7 +141,7 @@ pub struct TcpSignature {
     /// From the window scale option; 0 without one.
     pub window_scale: u8,
     /// Option kinds in order, at most [`MAX_OPTIONS`].
-    pub options: Vec<u8>,
+    pub options: OptionLayout,
     /// Bytes after an end-of-options option.
     pub eol_padding: u8,
     /// [`quirk`] bits.
@@ -438,7 +470,7 @@ pub fn signature(ip_packet: &[u8]) -> Result<Option<TcpSignature>, ParseError> {
 
 #[derive(Default)]
 struct Options {
-    layout: Vec<u8>,
+    layout: OptionLayout,
     eol_padding: u8,
     mss: u16,
     window_scale: u8,

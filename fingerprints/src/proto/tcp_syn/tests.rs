@@ -523,7 +523,7 @@ fn odd_options_become_quirks() {
     let mut p = linux_syn();
     p[n - 4..].copy_from_slice(&[3, 3, 15, 0]);
     let sig = signature(&p).unwrap().unwrap();
-    assert_eq!(sig.options, [2, 4, 8, 3, 0]);
+    assert_eq!(sig.options[..], [2, 4, 8, 3, 0]);
     assert!(
         sig.to_string()
             .ends_with(":mss,sok,ts,ws,eol+0:df,id+,exws:0"),
