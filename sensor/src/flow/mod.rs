@@ -17,7 +17,7 @@ use crate::decode::{Fragment, IpPacket, PacketView, TunnelKind, Vlans};
 
 pub use key::{Endpoint, FlowKey, Shares};
 pub use reassembly::{Appended, ReassemblyCounters, StreamBuffer};
-use table::LruTable;
+use table::{Keyed, LruTable};
 
 /// Timeouts and caps of the flow tables.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -287,6 +287,12 @@ impl Flow {
     }
 }
 
+impl Keyed for Flow {
+    fn key(&self) -> &FlowKey {
+        &self.key
+    }
+}
+
 const TCP: u8 = 6;
 
 /// What mirador does with a flow's payload, decided by the protocols'
@@ -458,15 +464,13 @@ impl FlowTracker {
         let id = self.next_id;
         self.next_id += self.id_stride;
         self.counters.created += 1;
-        self.table
-            .insert(p.key, Flow::new(id, p.key, p))
-            .record(p, true)
+        self.table.insert(Flow::new(id, p.key, p)).record(p, true)
     }
 
     /// Ends the flows that have been idle past their timeout at `now`.
     pub fn expire(&mut self, now: Timestamp, ended: &mut impl FnMut(&mut Flow, EndReason)) {
         let idle = Timestamp::from_secs(self.config.idle_timeout).0;
-        while let Some((_, oldest)) = self.table.oldest() {
+        while let Some(oldest) = self.table.oldest() {
             // The table is in recency order, so once the oldest flow is
             // within the idle timeout every other one is too. Closed TCP
             // flows have a shorter timeout and may wait for their turn.

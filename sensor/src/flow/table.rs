@@ -41,18 +41,24 @@ struct Indexed {
     at: u32,
 }
 
+/// A value that carries its key (a flow its 5-tuple): the table keeps no
+/// copy of it.
+pub(super) trait Keyed {
+    fn key(&self) -> &FlowKey;
+}
+
 /// Values by key, ordered by last use.
 pub(super) struct LruTable<T> {
     index: HashTable<Indexed>,
     hasher: FlowHasher,
-    slots: Chunked<Option<(FlowKey, T)>>,
+    slots: Chunked<Option<T>>,
     links: Vec<Links>,
     free: Vec<u32>,
     newest: u32,
     oldest: u32,
 }
 
-impl<T> LruTable<T> {
+impl<T: Keyed> LruTable<T> {
     pub fn with_capacity(capacity: usize) -> LruTable<T> {
         LruTable {
             index: HashTable::with_capacity(capacity),
@@ -74,7 +80,7 @@ impl<T> LruTable<T> {
         let hash = self.hasher.hash_one(key);
         let slots = &self.slots;
         let holds_key = |e: &Indexed| {
-            e.hash == hash && matches!(slots.get(e.at), Some(Some((k, _))) if k == key)
+            e.hash == hash && matches!(slots.get(e.at), Some(Some(v)) if v.key() == key)
         };
         self.index.find(hash, holds_key).map(|e| e.at)
     }
@@ -86,12 +92,12 @@ impl<T> LruTable<T> {
             self.unlink(at);
             self.push_newest(at);
         }
-        self.slots.get_mut(at)?.as_mut().map(|(_, v)| v)
+        self.slots.get_mut(at)?.as_mut()
     }
 
-    /// Inserts a value for a key that is not in the table, as the most
-    /// recently used.
-    pub fn insert(&mut self, key: FlowKey, value: T) -> &mut T {
+    /// Inserts a value whose key is not in the table, as the most recently
+    /// used.
+    pub fn insert(&mut self, value: T) -> &mut T {
         let at = match self.free.pop() {
             Some(at) => at,
             None => {
@@ -99,30 +105,27 @@ impl<T> LruTable<T> {
                 self.slots.push(None)
             }
         };
-        let hash = self.hasher.hash_one(key);
+        let hash = self.hasher.hash_one(value.key());
         self.index
             .insert_unique(hash, Indexed { hash, at }, |e| e.hash);
         self.push_newest(at);
-        let slot = self.slots.slot(at);
-        &mut slot.insert((key, value)).1
+        self.slots.slot(at).insert(value)
     }
 
     /// The most recently used value: the one just inserted or looked up.
     pub fn newest_mut(&mut self) -> Option<&mut T> {
-        let (_, value) = self.slots.get_mut(self.newest)?.as_mut()?;
-        Some(value)
+        self.slots.get_mut(self.newest)?.as_mut()
     }
 
-    /// The least recently used entry.
-    pub fn oldest(&self) -> Option<(&FlowKey, &T)> {
-        let (key, value) = self.slots.get(self.oldest)?.as_ref()?;
-        Some((key, value))
+    /// The least recently used value.
+    pub fn oldest(&self) -> Option<&T> {
+        self.slots.get(self.oldest)?.as_ref()
     }
 
     /// Visits values from the most recently used on, while `visit` says to go on.
     pub fn visit_newest_while(&mut self, mut visit: impl FnMut(&mut T) -> bool) {
         let mut at = self.newest;
-        while let Some(Some((_, value))) = self.slots.get_mut(at) {
+        while let Some(Some(value)) = self.slots.get_mut(at) {
             if !visit(value) {
                 return;
             }
@@ -156,8 +159,8 @@ impl<T> LruTable<T> {
     /// Removes the entry in slot `at`, which holds one.
     fn remove_at(&mut self, at: u32, last: impl FnOnce(&mut T)) {
         let slot = self.slots.slot(at);
-        if let Some((key, value)) = slot {
-            let hash = self.hasher.hash_one(*key);
+        if let Some(value) = slot {
+            let hash = self.hasher.hash_one(value.key());
             if let Ok(entry) = self.index.find_entry(hash, |e| e.at == at) {
                 entry.remove();
             }
@@ -271,28 +274,42 @@ mod tests {
         FlowKey::new(ep(port), ep(80), 6, Vlans::default()).0
     }
 
+    /// A value and its key.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    struct Entry(FlowKey, u16);
+
+    impl Keyed for Entry {
+        fn key(&self) -> &FlowKey {
+            &self.0
+        }
+    }
+
+    fn entry(port: u16) -> Entry {
+        Entry(key(port), port)
+    }
+
     #[test]
     fn keeps_recency_order_and_reuses_slots() {
         let mut t = LruTable::with_capacity(4);
         for p in 1..=3 {
-            t.insert(key(p), p);
+            t.insert(entry(p));
         }
-        assert_eq!(t.oldest().map(|(_, v)| *v), Some(1));
-        assert_eq!(t.get_mut(&key(1)).copied(), Some(1));
-        assert_eq!(t.oldest().map(|(_, v)| *v), Some(2));
+        assert_eq!(t.oldest().map(|e| e.1), Some(1));
+        assert_eq!(t.get_mut(&key(1)).map(|e| e.1), Some(1));
+        assert_eq!(t.oldest().map(|e| e.1), Some(2));
         assert_eq!(
-            t.get_mut(&key(1)).copied(),
+            t.get_mut(&key(1)).map(|e| e.1),
             Some(1),
             "touching the newest keeps order"
         );
         let mut removed = None;
-        assert!(t.remove_with(&key(3), |v| removed = Some(*v)));
+        assert!(t.remove_with(&key(3), |e| removed = Some(e.1)));
         assert_eq!(removed, Some(3));
         assert_eq!(t.len(), 2);
-        t.insert(key(4), 4);
+        t.insert(entry(4));
         assert_eq!(t.slots.len(), 3, "freed slot reused");
         let mut order = Vec::new();
-        while t.pop_oldest_with(|v| order.push(*v)) {}
+        while t.pop_oldest_with(|e| order.push(e.1)) {}
         assert_eq!(order, [2, 1, 4]);
         assert_eq!(t.len(), 0);
         assert_eq!((t.newest, t.oldest), (NIL, NIL));
