@@ -153,13 +153,14 @@ fn findings(flavour: Flavour, bytes: &[u8], out: &mut Vec<Finding>) -> Result<()
         f.set("rrname", q.name.dotted());
         f.set("rrtype", wire::type_name(q.rtype));
     }
-    let queries: Vec<serde_json::Value> = msg
-        .questions
-        .iter()
-        .take(MAX_LIST)
-        .map(|q| serde_json::json!({"rrname": q.name.dotted(), "rrtype": wire::type_name(q.rtype)}))
-        .collect();
-    if queries.len() > 1 {
+    // The first question alone is in rrname and rrtype already.
+    if msg.questions.len() > 1 {
+        let queries: Vec<serde_json::Value> = msg
+            .questions
+            .iter()
+            .take(MAX_LIST)
+            .map(|q| serde_json::json!({"rrname": q.name.dotted(), "rrtype": wire::type_name(q.rtype)}))
+            .collect();
         f.set("queries", queries);
     }
     let answers: Vec<serde_json::Value> = msg
