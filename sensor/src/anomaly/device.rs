@@ -48,6 +48,10 @@ const MIN_CATEGORY_DEVICES: u64 = 5;
 const STABLE_OBSERVATIONS: u64 = 5;
 /// Shorter silences are never reported: devices sleep, users switch them off.
 const MIN_SILENCE_SECS: f64 = 1800.0;
+/// Silences are looked for this often: a tenth of the shortest one, so a
+/// silence is raised at most a tenth late, and the sweep over every device
+/// stays rare.
+const SILENCE_SWEEP_NS: u64 = (MIN_SILENCE_SECS as u64 / 10) * Timestamp::NANOS_PER_SEC;
 /// Bytes per minute below which no spike is worth a look.
 const SPIKE_FLOOR: f64 = 1_000_000.0;
 
@@ -282,8 +286,12 @@ impl DeviceDetector {
             mac: Some(e.mac),
             ip: Some(e.ip),
         };
-        let mut proof = Proof::default();
-        proof.add(ts, Some(c.flow_id));
+        // Built only for what is raised: most contacts raise nothing.
+        let proof = || {
+            let mut p = Proof::default();
+            p.add(ts, Some(c.flow_id));
+            p
+        };
         let new_peer = internal_peer
             && b.peers.insert(e.peer, cap) == Inserted::Added
             && !b.peers.is_full(cap);
@@ -322,14 +330,13 @@ impl DeviceDetector {
                             e.ip, c.server_port, c.client, c.client_port, c.server, c.server_port
                         ))
                         .deviation("role", "client and server", "server only")
-                        .proof(proof.clone()),
+                        .proof(proof()),
                 );
             }
         }
         if !learnt {
             return;
         }
-        let category_of = b.category.clone();
         if e.as_client && new_peer && ADMIN_PORTS.contains(&c.server_port) {
             out.push(
                 Raised::new(AnomalyKind::LateralMovement, subject, format!("{}:{}", e.peer, c.server_port), ts)
@@ -342,11 +349,12 @@ impl DeviceDetector {
                     ))
                     .deviation("peer", e.peer.to_string(), "not among the learnt peers")
                     .deviation("service", c.server_port, "administration service never used")
-                    .proof(proof),
+                    .proof(proof()),
             );
             return;
         }
         if new_service {
+            let category_of = b.category.clone();
             let rarity = self.rarity(&category_of, !e.as_client, c.protocol, c.server_port);
             let role = if e.as_client { "used" } else { "offered" };
             out.push(
@@ -361,7 +369,7 @@ impl DeviceDetector {
                     ))
                     .deviation(if e.as_client { "services_used" } else { "services_offered" }, c.server_port, "not in the baseline")
                     .deviation("category_rarity", (rarity * 1000.0).round() / 1000.0, serde_json::Value::Null)
-                    .proof(proof),
+                    .proof(proof()),
             );
         } else if new_peer {
             out.push(
@@ -375,7 +383,7 @@ impl DeviceDetector {
                         transport(c.protocol)
                     ))
                     .deviation("peer", e.peer.to_string(), "not among the learnt peers")
-                    .proof(proof),
+                    .proof(proof()),
             );
         }
     }
@@ -516,9 +524,9 @@ impl DeviceDetector {
         }
     }
 
-    /// Devices that fell silent, checked once a minute of stream time.
+    /// Devices that fell silent, checked every three minutes of stream time.
     pub fn tick(&mut self, now: Timestamp, config: &AnomalyConfig, out: &mut Vec<Raised>) {
-        if now.since(self.last_sweep) < VOLUME_WINDOW_NS {
+        if now.since(self.last_sweep) < SILENCE_SWEEP_NS {
             return;
         }
         self.last_sweep = now;

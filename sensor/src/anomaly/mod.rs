@@ -57,6 +57,8 @@ struct State {
     /// Each worker's stream time at its last submission (MAX: finished).
     clocks: Vec<Timestamp>,
     pending: Vec<Timed>,
+    /// The records being processed (a buffer kept for its capacity).
+    due: Vec<Timed>,
     /// Records up to this time were processed.
     watermark: Timestamp,
     /// The latest record time processed.
@@ -107,6 +109,7 @@ impl Monitor {
             state: Mutex::new(State {
                 clocks: vec![Timestamp::default(); workers.max(1)],
                 pending: Vec::new(),
+                due: Vec::new(),
                 watermark: Timestamp::default(),
                 latest: Timestamp::default(),
                 counters: MonitorCounters::default(),
@@ -153,26 +156,31 @@ impl Monitor {
         if watermark <= s.watermark && !forced && !finished {
             return;
         }
-        s.pending.sort_by_key(Timed::sort_key);
+        // Records of equal time and kind differ in their key's hash, so an
+        // unstable sort orders them as a stable one would.
+        s.pending.sort_unstable_by_key(Timed::sort_key);
+        let due = s.pending.partition_point(|t| t.ts <= watermark);
         let ready = if forced || finished {
             s.pending.len()
         } else {
-            s.pending.partition_point(|t| t.0 <= watermark)
+            due
         };
         if forced {
-            s.counters.forced_records +=
-                (s.pending.len() - s.pending.partition_point(|t| t.0 <= watermark)) as u64;
+            s.counters.forced_records += (s.pending.len() - due) as u64;
         }
-        let records: Vec<Timed> = s.pending.drain(..ready).collect();
+        let mut records = std::mem::take(&mut s.due);
+        records.extend(s.pending.drain(..ready));
         let category = |mac: MacAddr| inventory.category(mac).map(|(c, _)| c);
         let mut raised = Vec::new();
-        for Timed(ts, record) in &records {
+        for Timed { ts, record, .. } in &records {
             if *ts < s.watermark {
                 s.counters.late_records += 1;
             }
             s.latest = s.latest.max(*ts);
             s.process(*ts, record, &self.config, &category, &mut raised);
         }
+        records.clear();
+        s.due = records;
         s.watermark = s.watermark.max(if finished { s.latest } else { watermark });
         let now = if finished {
             Timestamp(u64::MAX)

@@ -101,13 +101,26 @@ impl Record {
     }
 }
 
-/// A record with its time.
+/// A record with its time, and its place among records of the same
+/// instant, computed once (sorting compares it many times).
 #[derive(Debug, Clone)]
-pub struct Timed(pub Timestamp, pub Record);
+pub struct Timed {
+    pub ts: Timestamp,
+    order: (u8, u64),
+    pub record: Record,
+}
 
 impl Timed {
+    pub fn new(ts: Timestamp, record: Record) -> Timed {
+        Timed {
+            ts,
+            order: record.order_key(),
+            record,
+        }
+    }
+
     pub fn sort_key(&self) -> (Timestamp, (u8, u64)) {
-        (self.0, self.1.order_key())
+        (self.ts, self.order)
     }
 }
 
@@ -115,7 +128,7 @@ impl Timed {
 pub fn read_batch(batch: &InventoryBatch, out: &mut Vec<Timed>) {
     for s in &batch.sightings {
         let c = Contact::of(s);
-        out.push(Timed(
+        out.push(Timed::new(
             s.ts,
             if s.reply {
                 Record::Answered(c)
@@ -127,15 +140,17 @@ pub fn read_batch(batch: &InventoryBatch, out: &mut Vec<Timed>) {
     for (ts, o) in &batch.observations {
         match *o {
             Observation::Binding { mac, ip, source } => {
-                out.push(Timed(*ts, Record::Binding { mac, ip, source }))
+                out.push(Timed::new(*ts, Record::Binding { mac, ip, source }))
             }
-            Observation::RouterAddress { ip } => out.push(Timed(*ts, Record::RouterAddress(ip))),
+            Observation::RouterAddress { ip } => {
+                out.push(Timed::new(*ts, Record::RouterAddress(ip)))
+            }
             Observation::Router { .. } => {}
         }
     }
     for filed in &batch.claims {
         let c = &filed.claim;
-        out.push(Timed(
+        out.push(Timed::new(
             filed.first,
             Record::Said {
                 mac: c.mac,
@@ -146,7 +161,7 @@ pub fn read_batch(batch: &InventoryBatch, out: &mut Vec<Timed>) {
     }
     for (mac, activity) in &batch.activity {
         if activity.first.is_some() && activity.sent.bytes > 0 {
-            out.push(Timed(
+            out.push(Timed::new(
                 activity.last,
                 Record::Sent {
                     mac: *mac,

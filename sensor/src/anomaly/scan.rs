@@ -18,7 +18,8 @@
 //! distinct ports per (source, target) within `scan_window`. Sweeps of
 //! Telnet (23, 2323) are reported as `telnet_scan`, Mirai's way of spreading.
 
-use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 
 use super::config::AnomalyConfig;
@@ -107,6 +108,8 @@ impl Source {
     }
 }
 
+type Tuple = (IpAddr, u16, IpAddr, u16);
+
 /// A first contact waiting for its answer.
 #[derive(Debug, Clone, Copy)]
 struct Pending {
@@ -118,7 +121,10 @@ struct Pending {
 
 pub struct ScanDetector {
     sources: Table<IpAddr, Source>,
-    pending: HashMap<(IpAddr, u16, IpAddr, u16), Pending, foldhash::fast::FixedState>,
+    pending: HashMap<Tuple, Pending, foldhash::fast::FixedState>,
+    /// The pending contacts in the order they opened, so that a tick reads
+    /// only those due; answered ones are skipped when they come up.
+    deadlines: VecDeque<(Timestamp, Tuple)>,
     /// Contacts dropped because too many waited at once.
     pub pending_dropped: u64,
     max_pending: usize,
@@ -129,6 +135,7 @@ impl ScanDetector {
         ScanDetector {
             sources: Table::new(config.max_tracked),
             pending: HashMap::default(),
+            deadlines: VecDeque::new(),
             pending_dropped: 0,
             max_pending: config.max_tracked,
         }
@@ -151,11 +158,21 @@ impl ScanDetector {
             self.pending_dropped += 1;
             return;
         }
-        self.pending.entry(c.tuple()).or_insert(Pending {
-            opened: ts,
-            contact: *c,
-            first,
-        });
+        if let Entry::Vacant(v) = self.pending.entry(c.tuple()) {
+            v.insert(Pending {
+                opened: ts,
+                contact: *c,
+                first,
+            });
+            self.deadlines.push_back((ts, c.tuple()));
+            // Answered contacts leave their deadline behind: drop them
+            // before they outnumber the waiting ones.
+            if self.deadlines.len() > 2 * self.max_pending {
+                let pending = &self.pending;
+                self.deadlines
+                    .retain(|(opened, t)| pending.get(t).is_some_and(|p| p.opened == *opened));
+            }
+        }
     }
 
     /// The server's first packet: a SYN+ACK is a success, a RST a failure.
@@ -178,17 +195,18 @@ impl ScanDetector {
     /// Contacts unanswered past the timeout failed.
     pub fn tick(&mut self, now: Timestamp, config: &AnomalyConfig, out: &mut Vec<Raised>) {
         let timeout = config.answer_timeout_ms * 1_000_000;
-        if self.pending.is_empty() {
-            return;
-        }
         let mut due: Vec<Pending> = Vec::new();
-        self.pending.retain(|_, p| {
-            let late = now.since(p.opened) >= timeout;
-            if late {
-                due.push(*p);
+        while let Some(&(opened, tuple)) = self.deadlines.front() {
+            if now.since(opened) < timeout {
+                break;
             }
-            !late
-        });
+            self.deadlines.pop_front();
+            if let Entry::Occupied(e) = self.pending.entry(tuple)
+                && e.get().opened == opened
+            {
+                due.push(e.remove());
+            }
+        }
         // In time order, so that results do not depend on the map's order.
         due.sort_by_key(|p| (p.opened, p.contact.tuple()));
         for p in due {
