@@ -32,6 +32,60 @@ pub struct FlowSummary {
     pub mean_gap_us: f64,
 }
 
+/// Schema of `FlowSummary::vector`, the shape of one flow that the
+/// streaming detector learns (docs/anomalies.md, "Unusual flows").
+/// Changing the features changes the version.
+pub const FLOW_SCHEMA_VERSION: &str = "flow/1";
+
+/// The features of `FlowSummary::vector`, in order. Sizes and times are
+/// logarithms (ln(1 + x)): flows span orders of magnitude.
+pub const FLOW_FEATURES: [&str; 12] = [
+    "as_client",
+    "transport",
+    "log2_service_port",
+    "peer_is_local",
+    "log_duration_ms",
+    "log_packets_sent",
+    "log_packets_received",
+    "log_bytes_sent",
+    "log_bytes_received",
+    "mean_sent_frame",
+    "log_mean_gap_ms",
+    "sent_byte_share",
+];
+
+impl FlowSummary {
+    /// The flow's shape, schema `flow/1` (`FLOW_FEATURES`). No address,
+    /// only the service port's magnitude.
+    pub fn vector(&self) -> [f64; FLOW_FEATURES.len()] {
+        let flag = |b: bool| if b { 1.0 } else { 0.0 };
+        let log = |x: f64| x.max(0.0).ln_1p();
+        let bytes = self.bytes_sent + self.bytes_received;
+        [
+            flag(self.as_client),
+            match self.transport {
+                6 => 0.0,
+                17 => 1.0,
+                _ => 2.0,
+            },
+            f64::from(self.service_port).ln_1p() / std::f64::consts::LN_2,
+            flag(self.peer_is_local),
+            log(self.duration_us as f64 / 1000.0),
+            log(self.packets_sent as f64),
+            log(self.packets_received as f64),
+            log(self.bytes_sent as f64),
+            log(self.bytes_received as f64),
+            self.mean_sent_len,
+            log(self.mean_gap_us / 1000.0),
+            if bytes == 0 {
+                0.5
+            } else {
+                self.bytes_sent as f64 / bytes as f64
+            },
+        ]
+    }
+}
+
 /// Destinations followed for periodicity per device.
 const PERIODIC_SLOTS: usize = 8;
 /// Gaps between a destination's flows whose spread is below this share of

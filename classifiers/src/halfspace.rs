@@ -407,27 +407,46 @@ impl HalfSpaceTrees {
     /// Adds `x` to the window being filled; a full window becomes the
     /// reference. Panics if `x` does not have `dim` features.
     pub fn learn(&mut self, x: ArrayView1<f64>) {
+        self.learn_scoring(x, false);
+    }
+
+    /// `score(x)` then `learn(x)`, the paper's test-then-train, in one walk
+    /// down the trees (the score's path is the first part of the learning
+    /// path): about half the cost of the two calls.
+    pub fn score_and_learn(&mut self, x: ArrayView1<f64>) -> f64 {
+        // This point may complete the first window: it is scored as the
+        // model stood before it.
+        let ready = self.ready();
+        let mass = self.learn_scoring(x, true);
+        if ready { self.score_of_mass(mass) } else { 0.0 }
+    }
+
+    /// Learns `x`; with `scoring`, returns its mass before learning (0 until
+    /// ready).
+    fn learn_scoring(&mut self, x: ArrayView1<f64>, scoring: bool) -> f64 {
         assert_eq!(x.len(), self.dim, "feature vector length");
         if !self.ready() {
             self.warmup.extend(x.iter());
             if self.warmup.len() == self.params.window * self.dim {
                 self.build();
             }
-            return;
+            return 0.0;
         }
         let depth = self.params.depth;
+        let limit = scoring.then(|| self.params.size_limit());
         let scale = &self.scale;
+        let mut mass = 0.0;
         if self.dim <= STACK_FEATURES {
             let mut scaled = [0.0; STACK_FEATURES];
             for (q, (s, v)) in scaled.iter_mut().zip(x).enumerate() {
                 *s = scale.of(q, *v);
             }
             for group in self.trees.chunks_mut(LANES) {
-                descend(group, depth, |q| scaled[q], false);
+                mass += descend(group, depth, |q| scaled[q], false, limit);
             }
         } else {
             for group in self.trees.chunks_mut(LANES) {
-                descend(group, depth, |q| scale.of(q, x[q]), false);
+                mass += descend(group, depth, |q| scale.of(q, x[q]), false, limit);
             }
         }
         self.in_window += 1;
@@ -435,6 +454,7 @@ impl HalfSpaceTrees {
             self.trees.iter_mut().for_each(Tree::swap);
             self.in_window = 0;
         }
+        mass
     }
 
     /// Places the workspaces over the first window's range and makes that
@@ -492,7 +512,7 @@ impl HalfSpaceTrees {
             .collect();
         for row in rows.chunks_exact(dim) {
             for group in self.trees.chunks_mut(LANES) {
-                descend(group, depth, |q| self.scale.of(q, row[q]), true);
+                descend(group, depth, |q| self.scale.of(q, row[q]), true, None);
             }
         }
         for tree in &mut self.trees {
@@ -558,9 +578,16 @@ impl HalfSpaceTrees {
         if !self.ready() {
             return 0.0;
         }
+        self.score_of_mass(self.mass(x))
+    }
+
+    fn score_of_mass(&self, mass: f64) -> f64 {
+        if !self.ready() {
+            return 0.0;
+        }
         let p = &self.params;
         let most = (p.trees * p.window) as f64 * (p.depth as f64).exp2();
-        (1.0 - self.mass(x).ln_1p() / most.ln_1p()).clamp(0.0, 1.0)
+        (1.0 - mass.ln_1p() / most.ln_1p()).clamp(0.0, 1.0)
     }
 
     /// The (at most) `k` features that make `x` anomalous, with their share
@@ -619,13 +646,35 @@ const STACK_FEATURES: usize = 64;
 
 /// Adds a point to one profile of every node on its path in each tree of
 /// `group` (at most `LANES`), to the tree's depth, growing children where
-/// none were. `value(q)` is feature q, scaled.
-fn descend(group: &mut [Tree], depth: usize, value: impl Fn(usize) -> f64, reference: bool) {
+/// none were. `value(q)` is feature q, scaled. With a size `limit`, also
+/// reads the point's mass on the way, as `mass` does (before the point
+/// counts), and returns it.
+fn descend(
+    group: &mut [Tree],
+    depth: usize,
+    value: impl Fn(usize) -> f64,
+    reference: bool,
+    limit: Option<f64>,
+) -> f64 {
     let mut at = [0u32; LANES];
     let mut heaps = [0u64; LANES];
+    let mut scored = [limit.is_none(); LANES];
+    let mut mass = 0.0;
     for level in 0..=depth {
-        for ((tree, at), heap) in group.iter_mut().zip(&mut at).zip(&mut heaps) {
+        for (((tree, at), heap), scored) in group
+            .iter_mut()
+            .zip(&mut at)
+            .zip(&mut heaps)
+            .zip(&mut scored)
+        {
             let node = &mut tree.nodes[*at as usize];
+            if !*scored {
+                let r = f64::from(node.reference);
+                if limit.is_some_and(|l| r <= l) || node.children == 0 || level == depth {
+                    mass += r * f64::from(1u32 << level);
+                    *scored = true;
+                }
+            }
             if reference {
                 node.reference += 1;
             } else {
@@ -644,6 +693,7 @@ fn descend(group: &mut [Tree], depth: usize, value: impl Fn(usize) -> f64, refer
             *heap = 2 * *heap + 1 + u64::from(right);
         }
     }
+    mass
 }
 
 /// Learns an alarm threshold: the `quantile` of the scores seen during a
@@ -828,6 +878,24 @@ mod tests {
             }
         }
         wins / (outliers.len() * normals.len()) as f64
+    }
+
+    #[test]
+    fn score_and_learn_is_score_then_learn() {
+        let mut rng = SplitMix64::new(7);
+        let mut one = HalfSpaceTrees::new(5, HalfSpaceParams::default()).unwrap();
+        let mut two = one.clone();
+        for i in 0..2000 {
+            let x = if i % 50 == 49 {
+                outlier(&mut rng, 5)
+            } else {
+                normal_point(&mut rng, 5)
+            };
+            let before = one.score(x.view());
+            one.learn(x.view());
+            assert_eq!(two.score_and_learn(x.view()), before, "point {i}");
+        }
+        assert_eq!(one, two);
     }
 
     /// Streams `points` points with 1 % outliers, scoring each before

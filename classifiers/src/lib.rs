@@ -18,7 +18,7 @@ pub mod model;
 pub mod sketch;
 pub mod stats;
 
-pub use behaviour::{DeviceBehaviour, FlowSummary};
+pub use behaviour::{DeviceBehaviour, FLOW_FEATURES, FLOW_SCHEMA_VERSION, FlowSummary};
 pub use features::DeviceProfile;
 pub use forest::{Forest, ForestParams, Prediction};
 pub use halfspace::{Calibrator, HalfSpaceError, HalfSpaceParams, HalfSpaceTrees};

@@ -46,6 +46,11 @@ pub struct AnomalyConfig {
     pub max_tracked: usize,
     /// Peers and services remembered per device.
     pub max_per_device: usize,
+    /// The unusual-flow threshold is this quantile of the streaming
+    /// model's scores over the learning period: the share of normal flows
+    /// let through (0.999: one in a thousand would alarm, before the
+    /// once-per-service folding).
+    pub unusual_flow_quantile: f64,
 }
 
 impl Default for AnomalyConfig {
@@ -67,6 +72,7 @@ impl Default for AnomalyConfig {
             incident_window: 900,
             max_tracked: 100_000,
             max_per_device: 256,
+            unusual_flow_quantile: 0.999,
         }
     }
 }

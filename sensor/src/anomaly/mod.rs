@@ -14,7 +14,9 @@
 //! `beacon` (periodic calls home), `device` (each device's baseline: new
 //! peers, services and protocols, lateral movement, OT roles and writes,
 //! identity drift, volume, silence), `spoof` (ARP/NDP conflicts, gateway
-//! impersonation, rogue DHCP servers). `incident` correlates and ranks.
+//! impersonation, rogue DHCP servers), `unusual` (a streaming model of
+//! flow shapes, Half-Space Trees with a calibrated threshold). `incident`
+//! correlates and ranks.
 
 mod beacon;
 mod config;
@@ -26,6 +28,7 @@ mod report;
 mod scan;
 mod spoof;
 mod table;
+mod unusual;
 
 use std::sync::Mutex;
 
@@ -69,6 +72,7 @@ struct State {
     beacon: beacon::BeaconDetector,
     devices: device::DeviceDetector,
     spoof: spoof::SpoofDetector,
+    unusual: unusual::UnusualFlowDetector,
     correlator: incident::Correlator,
 }
 
@@ -88,6 +92,11 @@ pub struct MonitorCounters {
     pub evicted: u64,
     /// Scan contacts not followed because too many waited for an answer.
     pub contacts_dropped: u64,
+    /// Ended flows the streaming model scored.
+    pub flows_scored: u64,
+    /// Its alarm threshold, calibrated on the learning period's scores
+    /// (absent while it learns).
+    pub unusual_flow_threshold: Option<f64>,
 }
 
 /// The monitor's results for the inventory document.
@@ -118,6 +127,7 @@ impl Monitor {
                 beacon: beacon::BeaconDetector::new(&config),
                 devices: device::DeviceDetector::new(&config),
                 spoof: spoof::SpoofDetector::new(&config),
+                unusual: unusual::UnusualFlowDetector::new(&config),
                 correlator: incident::Correlator::default(),
             }),
             config,
@@ -219,8 +229,11 @@ impl Monitor {
             + s.flood.evicted()
             + s.beacon.evicted()
             + s.devices.evicted()
-            + s.spoof.evicted();
+            + s.spoof.evicted()
+            + s.unusual.evicted();
         monitor.contacts_dropped = s.scan.pending_dropped;
+        monitor.flows_scored = s.unusual.scored;
+        monitor.unusual_flow_threshold = s.unusual.threshold();
         Some(AnomalyReport {
             counts: s.correlator.counts,
             by_type: s.correlator.by_kind.clone(),
@@ -305,6 +318,7 @@ impl State {
             Record::Sent { mac, bytes } => {
                 self.devices.sent(ts, *mac, *bytes, config, category, out)
             }
+            Record::Ended(e) => self.unusual.ended(e, config, out),
         }
     }
 }

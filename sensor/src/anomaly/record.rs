@@ -1,6 +1,6 @@
 //! What the monitor reads from a worker's inventory batch, each with its
 //! time: flows opened and answered, address bindings, what protocols said,
-//! and traffic sent.
+//! traffic sent, and flows ended.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use fingerprints::proto::Finding;
 
 use crate::capture::Timestamp;
 use crate::extract::{BindingSource, Observation};
-use crate::inventory::{InventoryBatch, Sighting};
+use crate::inventory::{EndedFlow, InventoryBatch, Sighting};
 
 /// A flow between a client and a server, with the flags of the packet
 /// that made the record.
@@ -83,6 +83,8 @@ pub enum Record {
     },
     /// Bytes a device sent since the last record of it.
     Sent { mac: MacAddr, bytes: u64 },
+    /// A flow ended, as one of its local ends saw it.
+    Ended(EndedFlow),
 }
 
 impl Record {
@@ -97,6 +99,14 @@ impl Record {
             Record::Answered(c) => (3, h.hash_one(c.tuple())),
             Record::Said { mac, ip, finding } => (4, h.hash_one((mac, ip, finding.event_type))),
             Record::Sent { mac, .. } => (5, h.hash_one(mac)),
+            // Not the flow id: ids depend on the number of workers.
+            Record::Ended(e) => {
+                let f = &e.summary;
+                (
+                    6,
+                    h.hash_one((e.mac, f.start_us, f.destination, f.as_client)),
+                )
+            }
         }
     }
 }
@@ -169,5 +179,8 @@ pub fn read_batch(batch: &InventoryBatch, out: &mut Vec<Timed>) {
                 },
             ));
         }
+    }
+    for e in &batch.flows_ended {
+        out.push(Timed::new(e.ended, Record::Ended(*e)));
     }
 }

@@ -11,6 +11,7 @@ mod table;
 use classifiers::RunningStats;
 use etherparse::TransportSlice;
 use fingerprints::MacAddr;
+use std::collections::VecDeque;
 
 use crate::capture::Timestamp;
 use crate::decode::{Fragment, IpPacket, PacketView, TunnelKind, Vlans};
@@ -58,6 +59,22 @@ impl FlowConfig {
             active_timeout: 86_400,
             ..FlowConfig::live()
         }
+    }
+
+    /// Nanoseconds without a packet after which `flow` ends: the idle
+    /// timeout, or the closed timeout (if shorter) once FIN or RST passed.
+    fn timeout_of(&self, flow: &Flow) -> u64 {
+        let idle = Timestamp::from_secs(self.idle_timeout).0;
+        if flow.state == FlowState::Closed {
+            idle.min(Timestamp::from_secs(self.closed_timeout).0)
+        } else {
+            idle
+        }
+    }
+
+    /// When `flow` times out if no packet comes.
+    fn deadline(&self, flow: &Flow) -> Timestamp {
+        Timestamp(flow.end.0.saturating_add(self.timeout_of(flow)))
     }
 }
 
@@ -154,7 +171,12 @@ pub struct Flow {
     pub client_mac: Option<MacAddr>,
     pub server_mac: Option<MacAddr>,
     pub start: Timestamp,
+    /// Its last packet.
     pub end: Timestamp,
+    /// When the stream ended it (its timeout's deadline, the packet that
+    /// cut it, the eviction): the time of what is learnt from its end, in
+    /// stream order whichever worker held it.
+    pub ended: Timestamp,
     pub to_server: DirectionStats,
     pub to_client: DirectionStats,
     pub state: FlowState,
@@ -198,6 +220,7 @@ impl Flow {
             server_mac,
             start: p.ts,
             end: p.ts,
+            ended: p.ts,
             to_server: DirectionStats::default(),
             to_client: DirectionStats::default(),
             state: FlowState::New,
@@ -417,6 +440,10 @@ pub struct FlowTracker {
     next_id: u64,
     id_stride: u64,
     counters: FlowCounters,
+    /// Flows as they closed (FIN both ways, or RST), oldest first: a
+    /// closed flow times out sooner than the idle flows ahead of it in the
+    /// recency order, and must end on time, not when they do.
+    closing: VecDeque<(Timestamp, FlowKey)>,
 }
 
 impl FlowTracker {
@@ -432,6 +459,7 @@ impl FlowTracker {
             next_id: worker as u64 + 1,
             id_stride: workers as u64,
             counters: FlowCounters::default(),
+            closing: VecDeque::new(),
         }
     }
 
@@ -445,17 +473,27 @@ impl FlowTracker {
     ) -> Touched {
         if let Some(flow) = self.table.get_mut(&p.key) {
             let Some(reason) = ending_reason(flow, p, &self.config) else {
-                return flow.record(p, false);
+                let was_closed = flow.state == FlowState::Closed;
+                let touched = flow.record(p, false);
+                if !was_closed && flow.state == FlowState::Closed {
+                    let end = flow.end;
+                    self.closed(end, p.key);
+                }
+                return touched;
+            };
+            let at = match reason {
+                EndReason::Timeout => self.config.deadline(flow),
+                _ => p.ts,
             };
             let counters = &mut self.counters;
             self.table
-                .remove_with(&p.key, |old| finish(counters, old, reason, ended));
+                .remove_with(&p.key, |old| finish(counters, old, reason, at, ended));
         }
         while self.table.len() >= self.max_live {
             let counters = &mut self.counters;
             let evicted = self.table.pop_oldest_with(|oldest| {
                 counters.evicted += 1;
-                finish(counters, oldest, EndReason::Evicted, ended);
+                finish(counters, oldest, EndReason::Evicted, p.ts, ended);
             });
             if !evicted {
                 break;
@@ -464,22 +502,59 @@ impl FlowTracker {
         let id = self.next_id;
         self.next_id += self.id_stride;
         self.counters.created += 1;
-        self.table.insert(Flow::new(id, p.key, p)).record(p, true)
+        let flow = self.table.insert(Flow::new(id, p.key, p));
+        let touched = flow.record(p, true);
+        if flow.state == FlowState::Closed {
+            let end = flow.end;
+            self.closed(end, p.key);
+        }
+        touched
+    }
+
+    fn closed(&mut self, at: Timestamp, key: FlowKey) {
+        // Beyond the cap the oldest wait for the recency order instead.
+        if self.closing.len() >= self.max_live {
+            self.closing.pop_front();
+        }
+        self.closing.push_back((at, key));
     }
 
     /// Ends the flows that have been idle past their timeout at `now`.
     pub fn expire(&mut self, now: Timestamp, ended: &mut impl FnMut(&mut Flow, EndReason)) {
-        let idle = Timestamp::from_secs(self.config.idle_timeout).0;
+        let wait = Timestamp::from_secs(self.config.closed_timeout.min(self.config.idle_timeout)).0;
+        while let Some(&(closed_at, key)) = self.closing.front() {
+            if now.since(closed_at) < wait {
+                break;
+            }
+            self.closing.pop_front();
+            // The flow may have ended since, or seen packets after closing.
+            let Some(flow) = self.table.peek(&key) else {
+                continue;
+            };
+            if flow.state != FlowState::Closed {
+                continue;
+            }
+            let deadline = self.config.deadline(flow);
+            if deadline > now {
+                self.closing.push_back((flow.end, key));
+                continue;
+            }
+            let counters = &mut self.counters;
+            self.table.remove_with(&key, |flow| {
+                finish(counters, flow, EndReason::Timeout, deadline, ended)
+            });
+        }
         while let Some(oldest) = self.table.oldest() {
             // The table is in recency order, so once the oldest flow is
             // within the idle timeout every other one is too. Closed TCP
             // flows have a shorter timeout and may wait for their turn.
-            if now.since(oldest.end) < idle.min(self.timeout_of(oldest)) {
+            if now.since(oldest.end) < self.config.timeout_of(oldest) {
                 break;
             }
+            let at = self.config.deadline(oldest);
             let counters = &mut self.counters;
             self.table
-                .pop_oldest_with(|flow| finish(counters, flow, EndReason::Timeout, ended));
+                .pop_oldest_with(|flow| finish(counters, flow, EndReason::Timeout, at, ended));
         }
     }
 
@@ -495,13 +570,14 @@ impl FlowTracker {
         });
     }
 
-    /// Ends every flow (end of input).
-    pub fn drain(&mut self, ended: &mut impl FnMut(&mut Flow, EndReason)) {
+    /// Ends every flow at `now`, the end of input.
+    pub fn drain(&mut self, now: Timestamp, ended: &mut impl FnMut(&mut Flow, EndReason)) {
         let counters = &mut self.counters;
         while self
             .table
-            .pop_oldest_with(|flow| finish(counters, flow, EndReason::Shutdown, ended))
-        {}
+            .pop_oldest_with(|flow| finish(counters, flow, EndReason::Shutdown, now, ended))
+        {
+        }
     }
 
     /// The flow just updated by [`FlowTracker::update`].
@@ -515,25 +591,18 @@ impl FlowTracker {
             ..self.counters
         }
     }
-
-    fn timeout_of(&self, flow: &Flow) -> u64 {
-        let secs = if flow.state == FlowState::Closed {
-            self.config.closed_timeout
-        } else {
-            self.config.idle_timeout
-        };
-        Timestamp::from_secs(secs).0
-    }
 }
 
-/// Counts a flow that ends and hands it to `ended`.
+/// Counts a flow that ends at `at` and hands it to `ended`.
 fn finish(
     counters: &mut FlowCounters,
     flow: &mut Flow,
     reason: EndReason,
+    at: Timestamp,
     ended: &mut impl FnMut(&mut Flow, EndReason),
 ) {
     counters.ended += 1;
+    flow.ended = at;
     ended(flow, reason);
 }
 
@@ -542,13 +611,7 @@ fn finish(
 /// outlived the active timeout. A SYN after a close stays in the flow, as a
 /// retry usually is, until the closed timeout passes.
 fn ending_reason(flow: &Flow, p: &FlowPacket, config: &FlowConfig) -> Option<EndReason> {
-    let quiet = p.ts.since(flow.end);
-    let timeout = if flow.state == FlowState::Closed {
-        config.closed_timeout
-    } else {
-        config.idle_timeout
-    };
-    if quiet >= Timestamp::from_secs(timeout).0 {
+    if p.ts.since(flow.end) >= config.timeout_of(flow) {
         return Some(EndReason::Timeout);
     }
     if p.ts.since(flow.start) >= Timestamp::from_secs(config.active_timeout).0 {

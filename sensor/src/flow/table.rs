@@ -85,6 +85,11 @@ impl<T: Keyed> LruTable<T> {
         self.index.find(hash, holds_key).map(|e| e.at)
     }
 
+    /// The value for `key`, leaving the recency order as it is.
+    pub fn peek(&self, key: &FlowKey) -> Option<&T> {
+        self.slots.get(self.find(key)?)?.as_ref()
+    }
+
     /// The value for `key`, marked as the most recently used.
     pub fn get_mut(&mut self, key: &FlowKey) -> Option<&mut T> {
         let at = self.find(key)?;

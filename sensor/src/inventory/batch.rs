@@ -62,6 +62,16 @@ pub struct Sighting {
     pub flow_id: u64,
 }
 
+/// A flow that ended, as one of its local ends saw it.
+#[derive(Debug, Clone, Copy)]
+pub struct EndedFlow {
+    pub mac: MacAddr,
+    pub flow_id: u64,
+    /// When the stream ended it (`Flow::ended`).
+    pub ended: Timestamp,
+    pub summary: FlowSummary,
+}
+
 /// Updates waiting to be applied to the inventory.
 pub struct InventoryBatch {
     pub(crate) activity: Vec<(MacAddr, Activity)>,
@@ -73,7 +83,7 @@ pub struct InventoryBatch {
     pub(crate) observations: Vec<(Timestamp, Observation)>,
     pub(crate) claims: Vec<FiledClaim>,
     /// Ended flows, as each local end saw them: its behaviour.
-    pub(crate) flows_ended: Vec<(MacAddr, FlowSummary)>,
+    pub(crate) flows_ended: Vec<EndedFlow>,
     /// Claims by a hash of who said what, to fold repeats.
     claim_index: HashMap<u64, u32, foldhash::fast::RandomState>,
     /// Scratch space for evidence names while claims are filed.
@@ -214,9 +224,11 @@ impl InventoryBatch {
                 use std::hash::BuildHasher;
                 foldhash::fast::FixedState::default().hash_one((peer, flow.server.port))
             };
-            self.flows_ended.push((
+            self.flows_ended.push(EndedFlow {
                 mac,
-                FlowSummary {
+                flow_id: flow.id,
+                ended: flow.ended,
+                summary: FlowSummary {
                     as_client,
                     transport: flow.protocol(),
                     service_port: flow.server.port,
@@ -231,7 +243,7 @@ impl InventoryBatch {
                     mean_sent_len: sent.pkt_len.mean(),
                     mean_gap_us: gaps.mean(),
                 },
-            ));
+            });
         }
     }
 

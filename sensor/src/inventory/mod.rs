@@ -18,7 +18,7 @@ use fingerprints::kb::KnowledgeBase;
 use fingerprints::{MacAddr, OuiRegistry};
 use serde::Serialize;
 
-pub use batch::{Claim, FiledClaim, InventoryBatch, Sighting};
+pub use batch::{Claim, EndedFlow, FiledClaim, InventoryBatch, Sighting};
 use device::Unheard;
 pub use device::{CappedSet, Device, Inserted, Protocol, RemoteHost, ServicePort};
 use evidence::{Evidence, EvidenceCaps, Statement};
@@ -215,11 +215,11 @@ impl Inventory {
             self.claim(filed, &mut batch.path);
         }
         // One lookup per device, not per flow.
-        batch.flows_ended.sort_unstable_by_key(|(mac, _)| *mac);
-        for run in batch.flows_ended.chunk_by(|a, b| a.0 == b.0) {
-            if let Some(mut d) = self.devices.get_mut(&run[0].0) {
+        batch.flows_ended.sort_unstable_by_key(|e| e.mac);
+        for run in batch.flows_ended.chunk_by(|a, b| a.mac == b.mac) {
+            if let Some(mut d) = self.devices.get_mut(&run[0].mac) {
                 let behaviour = d.behaviour.get_or_insert_default();
-                run.iter().for_each(|(_, flow)| behaviour.flow(flow));
+                run.iter().for_each(|e| behaviour.flow(&e.summary));
             }
         }
         batch.clear();

@@ -388,8 +388,9 @@ impl<'a> Worker<'a> {
         self.flows.expire(self.clock, &mut |flow, reason| {
             out.finish_flow(flow, reason)
         });
+        let now = self.clock;
         self.flows
-            .drain(&mut |flow, reason| out.finish_flow(flow, reason));
+            .drain(now, &mut |flow, reason| out.finish_flow(flow, reason));
         self.apply(None);
         self.out.events.flush();
         self.stats()

@@ -322,3 +322,98 @@ fn anomalies_do_not_depend_on_the_number_of_workers() {
     assert_eq!(one, summary("2"));
     assert_eq!(one, summary("3"));
 }
+
+/// The streaming model (Half-Space Trees over each ended flow in its
+/// device's context) learns the IoT Sentinel captures for ten minutes,
+/// calibrates its threshold on them, then meets a SYN flood: the flooded
+/// service's flows are unusual on the device the flood detector names, and
+/// each alarm says which features isolated it. On the benign part it stays
+/// under one flow in a hundred, and one and two workers agree.
+#[test]
+fn the_streaming_model_finds_a_flood_after_normal_traffic() {
+    let Some(corpus) = shared("the_streaming_model_finds_a_flood_after_normal_traffic") else {
+        return;
+    };
+    // IoT Sentinel is from 2016, the flood from 2021: the stream is in
+    // that order.
+    let inputs = [
+        corpus.join("iot-sentinel"),
+        corpus.join("attacks-dev/stopddos-packet-captures/pkt.TCP.synflood.spoofed.pcap"),
+    ];
+    let unusual = |run: &Run| -> Vec<Value> {
+        anomalies(run)
+            .into_iter()
+            .filter(|e| e["anomaly"]["type"] == "unusual_flow")
+            .cloned()
+            .collect()
+    };
+    let one = analyze(&inputs, &["-w", "1", "--learning-period", "600"]);
+    let two = analyze(&inputs, &["-w", "2", "--learning-period", "600"]);
+    assert_eq!(one.code(), Some(0), "{}", one.stderr());
+    let alarms = unusual(&one);
+    // What was flagged, on whom, when, with what score (ids of anomalies
+    // and incidents count other detectors' too).
+    let flagged = |alarms: &[Value]| -> Vec<String> {
+        alarms
+            .iter()
+            .map(|e| {
+                let a = &e["anomaly"];
+                format!(
+                    "{} {} {} {}",
+                    e["src_mac"], a["about"], e["timestamp"], a["score"]
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        flagged(&alarms),
+        flagged(&unusual(&two)),
+        "one and two workers agree"
+    );
+
+    let monitor = &one.inventory["anomalies"]["monitor"];
+    let threshold = monitor["unusual_flow_threshold"]
+        .as_f64()
+        .expect("the threshold was calibrated");
+    let scored = monitor["flows_scored"].as_u64().unwrap_or(0);
+    let (benign, attack): (Vec<&Value>, Vec<&Value>) = alarms
+        .iter()
+        .partition(|e| e["timestamp"].as_str().unwrap_or("").starts_with("2016"));
+    eprintln!(
+        "streaming model: threshold {threshold:.3}, {scored} flows scored, {} alarms on the benign part, {} on the flood",
+        benign.len(),
+        attack.len()
+    );
+    assert!(scored > 50_000, "the flood's flows were scored too");
+    assert!(
+        benign.len() * 100 <= 7_000,
+        "under 1% of the 7,000 benign flows: {}",
+        benign.len()
+    );
+
+    let victim = one
+        .events
+        .iter()
+        .find(|e| e["event_type"] == "anomaly" && e["anomaly"]["type"] == "syn_flood")
+        .and_then(|e| e["src_mac"].as_str())
+        .expect("the flood detector names the victim");
+    assert!(
+        attack
+            .iter()
+            .any(|e| e["src_mac"] == victim && e["anomaly"]["about"] == "server tcp/25565"),
+        "the flooded service is unusual on {victim}: {attack:?}"
+    );
+    for e in &alarms {
+        let a = &e["anomaly"];
+        let deviations = a["deviations"].as_array().expect("deviations");
+        assert!(!deviations.is_empty() && deviations.len() <= 3, "{a}");
+        assert!(
+            a["explanation"]
+                .as_str()
+                .unwrap_or("")
+                .contains("of the isolation"),
+            "{a}"
+        );
+        assert!(a["proof"]["flow_ids"][0].as_u64().is_some(), "{a}");
+    }
+}
