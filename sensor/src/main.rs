@@ -4,8 +4,11 @@ mod main_model;
 
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -13,6 +16,8 @@ use fingerprints::proto::Knowledge;
 use fingerprints::proto::tcp_syn::P0fDatabase;
 use sensor::anomaly::{AnomalyConfig, Monitor};
 use sensor::capture::CaptureError;
+use sensor::export::api::{self, Server, Source};
+use sensor::export::view::View;
 use sensor::export::{eve::EventOutput, inventory_json, table};
 use sensor::extract::ExtractConfig;
 use sensor::flow::FlowConfig;
@@ -39,7 +44,8 @@ with every conversation reported as an EVE JSON flow event.",
 mirador analyze pcaps/ndpi/1kxun.pcap\n  \
 mirador analyze captures/ --inventory inventory.json --events events.jsonl\n  \
 mirador analyze day1.pcapng.gz day2.pcapng.gz --events - | jq 'select(.event_type==\"flow\")'\n  \
-mirador live --interface eth1 --events /var/log/mirador/eve.json --inventory /var/lib/mirador/inventory.json"
+mirador live --interface eth1 --events /var/log/mirador/eve.json --inventory /var/lib/mirador/inventory.json --listen 127.0.0.1:9477\n  \
+mirador serve /var/lib/mirador/inventory.json"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -69,6 +75,15 @@ mirador live -I eth1 --duration 60 --workers 2\n      one minute with two worker
 Needs CAP_NET_RAW (run as root, or: setcap cap_net_raw+ep $(command -v mirador)). \
 The interface is put in promiscuous mode.")]
     Live(LiveArgs),
+    /// Serve a stored inventory (written by analyze or live) over the HTTP
+    /// API and /metrics.
+    #[command(after_help = "Examples:\n  \
+mirador serve inventory.json\n      on http://127.0.0.1:9477 until Ctrl-C\n  \
+curl -s 'http://127.0.0.1:9477/api/v1/devices?category=ot&limit=10' | jq .\n  \
+MIRADOR_API_TOKEN=s3cret mirador serve inventory.json --listen 0.0.0.0:9477\n      \
+on every interface: every request needs 'Authorization: Bearer s3cret'\n\n\
+Endpoints, parameters and metric names: docs/operations.md.")]
+    Serve(ServeArgs),
     /// Train the behavioural model on labelled captures.
     #[command(after_help = "Example:\n  \
 mirador train --labels classifiers/data/iot-sentinel-labels.csv ../shared/captures/iot-sentinel -o model.json\n\n\
@@ -180,6 +195,54 @@ struct AnalyzeArgs {
     /// Show a progress bar: auto shows it when stderr is a terminal.
     #[arg(long, value_enum, default_value_t = Progress::Auto)]
     progress: Progress,
+    #[command(flatten)]
+    http: Listen,
+}
+
+/// The HTTP API and /metrics of a running sensor.
+#[derive(Args)]
+struct Listen {
+    /// Serve the HTTP API and Prometheus /metrics on ADDR (host:port; port
+    /// 0 picks a free one). analyze goes on serving after the replay, until
+    /// interrupted.
+    #[arg(long, value_name = "ADDR", value_parser = socket_addr)]
+    listen: Option<SocketAddr>,
+    #[command(flatten)]
+    token: ApiToken,
+}
+
+#[derive(Args)]
+struct ApiToken {
+    /// The bearer token every HTTP request must send ('Authorization:
+    /// Bearer TOKEN'); needed to listen on anything but a loopback address.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "MIRADOR_API_TOKEN",
+        hide_env_values = true
+    )]
+    api_token: Option<String>,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// An inventory document written by `analyze --inventory` or `live
+    /// --inventory`.
+    #[arg(value_name = "INVENTORY.json")]
+    inventory: PathBuf,
+    /// Where to serve (host:port).
+    #[arg(long, value_name = "ADDR", value_parser = socket_addr, default_value = "127.0.0.1:9477")]
+    listen: SocketAddr,
+    #[command(flatten)]
+    token: ApiToken,
+}
+
+/// `host:port`, the host a name or an address.
+fn socket_addr(text: &str) -> Result<SocketAddr, String> {
+    text.to_socket_addrs()
+        .map_err(|e| format!("{text}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{text}: no address"))
 }
 
 #[derive(Args)]
@@ -199,6 +262,8 @@ struct LiveArgs {
     filter: Option<String>,
     #[command(flatten)]
     common: Common,
+    #[command(flatten)]
+    http: Listen,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -217,6 +282,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Analyze(args) => analyze(args),
         Command::Live(args) => live(args),
+        Command::Serve(args) => serve(args),
         Command::Train(args) => main_model::train(args),
         Command::Eval(args) => main_model::eval(args),
         Command::Explain(args) => main_model::explain(args),
@@ -373,6 +439,7 @@ fn build_sensor(
             }
         },
         events,
+        telemetry: Default::default(),
     })
 }
 
@@ -398,12 +465,56 @@ impl RunObserver for Console {
     }
 }
 
+/// Starts the HTTP server when `--listen` asks for it.
+fn start_server(listen: &Listen, source: impl FnOnce() -> Source) -> Result<Option<Server>> {
+    let Some(addr) = listen.listen else {
+        return Ok(None);
+    };
+    serve_on(addr, &listen.token, source()).map(Some)
+}
+
+fn serve_on(addr: SocketAddr, token: &ApiToken, source: Source) -> Result<Server> {
+    let listener = api::bind(addr, token.api_token.as_deref())?;
+    let server = Server::start(listener, source, token.api_token.clone())?;
+    eprintln!(
+        "mirador: serving the API and /metrics on http://{}",
+        server.addr()
+    );
+    Ok(server)
+}
+
+/// Blocks until SIGINT or SIGTERM.
+fn wait_for_interrupt() -> Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .context("cannot install the signal handler")?;
+    }
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+fn serve(args: ServeArgs) -> Result<ExitCode> {
+    let text = read_data(&args.inventory)?;
+    let document = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not JSON", args.inventory.display()))?;
+    let view = View::from_document(document)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.inventory.display()))?;
+    let server = serve_on(args.listen, &args.token, Source::Stored(Arc::new(view)))?;
+    wait_for_interrupt()?;
+    drop(server);
+    Ok(ExitCode::SUCCESS)
+}
+
 fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
     let common = &args.common;
-    // Devices are classified only for an output that shows them, and the
-    // rules and the model are loaded only then: compiling the rules'
-    // patterns costs more than a small capture's analysis.
-    let (kb, model) = if common.shows_inventory() {
+    // Devices are classified only for an output that shows them (a file,
+    // the table, the API), and the rules and the model are loaded only
+    // then: compiling the rules' patterns costs more than a small
+    // capture's analysis.
+    let (kb, model) = if common.shows_inventory() || args.http.listen.is_some() {
         (
             load_knowledge_base(common)?,
             main_model::load_model(common)?,
@@ -411,7 +522,8 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
     } else {
         (fingerprints::kb::KnowledgeBase::default(), None)
     };
-    let sensor = build_sensor(common, FlowConfig::offline(), kb, model)?;
+    let sensor = Arc::new(build_sensor(common, FlowConfig::offline(), kb, model)?);
+    let server = start_server(&args.http, || Source::Running(Arc::clone(&sensor)))?;
     let inputs = sensor::capture::merge::expand_inputs(&args.inputs);
     if !inputs.skipped.is_empty() && !common.quiet {
         eprintln!(
@@ -452,7 +564,15 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
         dropped_by_mirador: 0,
         input_errors: report.errors.iter().map(ToString::to_string).collect(),
     };
-    finish(&sensor, common, &summary)
+    let code = finish(&sensor, common, &summary)?;
+    if let Some(server) = server {
+        eprintln!(
+            "mirador: replay done; serving on http://{} until interrupted",
+            server.addr()
+        );
+        wait_for_interrupt()?;
+    }
+    Ok(code)
 }
 
 /// Writes every output, then the summary. Fails only after trying each
@@ -616,17 +736,19 @@ fn print_summary(s: &RunSummary, sensor: &Sensor) {
 
 fn live(args: LiveArgs) -> Result<ExitCode> {
     let common = &args.common;
-    let sensor = build_sensor(
+    let sensor = Arc::new(build_sensor(
         common,
         FlowConfig::live(),
         load_knowledge_base(common)?,
         main_model::load_model(common)?,
-    )?;
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    )?);
+    let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, std::sync::Arc::clone(&stop))
+        signal_hook::flag::register(signal, Arc::clone(&stop))
             .context("cannot install the signal handler")?;
     }
+    // Stops with the capture, once the outputs are written.
+    let _server = start_server(&args.http, || Source::Running(Arc::clone(&sensor)))?;
     let checkpoint = |sensor: &Sensor| {
         if let Some(path) = &common.inventory
             && let Err(e) = write_inventory_atomically(sensor, path)

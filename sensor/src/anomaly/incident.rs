@@ -76,8 +76,8 @@ pub struct Correlator {
     pub anomalies: Vec<Anomaly>,
     pub closed: Vec<Incident>,
     pub counts: CorrelationCounts,
-    pub by_kind: BTreeMap<AnomalyKind, u64>,
-    pub by_severity: BTreeMap<Severity, u64>,
+    /// Anomalies reported, by type and severity.
+    pub by_kind_and_severity: BTreeMap<AnomalyKind, BTreeMap<Severity, u64>>,
     next_id: u64,
 }
 
@@ -170,8 +170,12 @@ impl Correlator {
         };
         let opened = opened.map(|_| incident.clone());
         self.counts.reported += 1;
-        *self.by_kind.entry(anomaly.kind).or_default() += 1;
-        *self.by_severity.entry(anomaly.severity).or_default() += 1;
+        *self
+            .by_kind_and_severity
+            .entry(anomaly.kind)
+            .or_default()
+            .entry(anomaly.severity)
+            .or_default() += 1;
         let kept = (self.anomalies.len() < KEPT_ANOMALIES).then_some(self.anomalies.len());
         if kept.is_some() {
             self.anomalies.push(anomaly.clone());

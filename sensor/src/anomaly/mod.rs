@@ -30,6 +30,7 @@ mod spoof;
 mod table;
 mod unusual;
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use serde::Serialize;
@@ -103,8 +104,10 @@ pub struct MonitorCounters {
 #[derive(Debug, Clone, Serialize)]
 pub struct AnomalyReport {
     pub counts: CorrelationCounts,
-    pub by_type: std::collections::BTreeMap<AnomalyKind, u64>,
-    pub by_severity: std::collections::BTreeMap<Severity, u64>,
+    pub by_type: BTreeMap<AnomalyKind, u64>,
+    pub by_severity: BTreeMap<Severity, u64>,
+    /// Both at once: `{"port_scan": {"medium": 1}}`.
+    pub by_type_and_severity: BTreeMap<AnomalyKind, BTreeMap<Severity, u64>>,
     pub monitor: MonitorCounters,
     /// Highest priority first.
     pub incidents: Vec<Incident>,
@@ -234,10 +237,19 @@ impl Monitor {
         monitor.contacts_dropped = s.scan.pending_dropped;
         monitor.flows_scored = s.unusual.scored;
         monitor.unusual_flow_threshold = s.unusual.threshold();
+        let by_type_and_severity = s.correlator.by_kind_and_severity.clone();
+        let mut by_severity: BTreeMap<Severity, u64> = BTreeMap::new();
+        for (severity, n) in by_type_and_severity.values().flatten() {
+            *by_severity.entry(*severity).or_default() += n;
+        }
         Some(AnomalyReport {
             counts: s.correlator.counts,
-            by_type: s.correlator.by_kind.clone(),
-            by_severity: s.correlator.by_severity.clone(),
+            by_type: by_type_and_severity
+                .iter()
+                .map(|(kind, counts)| (*kind, counts.values().sum()))
+                .collect(),
+            by_severity,
+            by_type_and_severity,
             monitor,
             incidents: s.correlator.incidents(),
             anomalies: s.correlator.anomalies.clone(),

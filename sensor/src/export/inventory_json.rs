@@ -27,6 +27,23 @@ struct Document<'a> {
     anomalies: Option<&'a AnomalyReport>,
 }
 
+impl<'a> Document<'a> {
+    fn new(
+        inventory: &'a InventorySnapshot,
+        stats: Option<&'a RunSummary>,
+        anomalies: Option<&'a AnomalyReport>,
+    ) -> Document<'a> {
+        Document {
+            schema: SCHEMA,
+            generator: concat!("mirador ", env!("CARGO_PKG_VERSION")),
+            generated_at: Timestamp::now(),
+            stats,
+            inventory,
+            anomalies,
+        }
+    }
+}
+
 /// Writes the inventory, pretty-printed for diffs and people.
 pub fn write(
     out: impl Write,
@@ -34,13 +51,14 @@ pub fn write(
     stats: Option<&RunSummary>,
     anomalies: Option<&AnomalyReport>,
 ) -> serde_json::Result<()> {
-    let doc = Document {
-        schema: SCHEMA,
-        generator: concat!("mirador ", env!("CARGO_PKG_VERSION")),
-        generated_at: Timestamp::now(),
-        stats,
-        inventory,
-        anomalies,
-    };
-    serde_json::to_writer_pretty(out, &doc)
+    serde_json::to_writer_pretty(out, &Document::new(inventory, stats, anomalies))
+}
+
+/// The same document as a JSON value (what the HTTP API serves).
+pub fn to_value(
+    inventory: &InventorySnapshot,
+    stats: Option<&RunSummary>,
+    anomalies: Option<&AnomalyReport>,
+) -> serde_json::Result<serde_json::Value> {
+    serde_json::to_value(Document::new(inventory, stats, anomalies))
 }

@@ -147,6 +147,10 @@ impl Inventory {
         self
     }
 
+    pub fn config(&self) -> &InventoryConfig {
+        &self.config
+    }
+
     /// Times a device was classified, verdicts reused not counted.
     pub fn classifications(&self) -> u64 {
         self.counters.classified.load(Ordering::Relaxed)

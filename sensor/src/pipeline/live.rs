@@ -8,12 +8,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::ScopedJoinHandle;
 use std::time::{Duration, Instant};
 
+use super::telemetry::InterfaceDrops;
 use super::{Sensor, Worker, WorkerStats};
 use crate::capture::Timestamp;
 use crate::capture::live::{AfPacketSource, KernelStats, LiveError, fanout_group};
 
 /// How long a worker waits for packets before doing its housekeeping.
 const READ_TIMEOUT: Duration = Duration::from_millis(200);
+/// libpcap readers publish their drop counters this often, looking at the
+/// clock every so many packets (and whenever idle).
+#[cfg(feature = "libpcap")]
+const PUBLISH_EVERY: Duration = Duration::from_secs(1);
+#[cfg(feature = "libpcap")]
+const PUBLISH_CHECK_PACKETS: u32 = 4096;
 
 /// Where live packets come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,8 +105,10 @@ impl Sensor {
                 .enumerate()
                 .map(|(id, mut source)| {
                     scope.spawn(move || {
+                        self.telemetry.name_input(id, source.interface());
                         let mut worker = Worker::new(id, total_workers, self);
                         let mut error = None;
+                        let mut published = 0;
                         while !stop.load(Ordering::Relaxed) {
                             match source.next_packet() {
                                 Ok(Some(packet)) => worker.process(&packet),
@@ -108,6 +117,19 @@ impl Sensor {
                                     error = Some(e);
                                     break;
                                 }
+                            }
+                            // The kernel's counters with the worker's own.
+                            if worker.housekeepings() != published {
+                                published = worker.housekeepings();
+                                let kernel = source.kernel_stats();
+                                self.telemetry.publish_drops(
+                                    source.interface(),
+                                    id,
+                                    InterfaceDrops {
+                                        kernel,
+                                        by_mirador: 0,
+                                    },
+                                );
                             }
                         }
                         let kernel = source.kernel_stats();
@@ -158,7 +180,10 @@ impl Sensor {
             let (recycle_tx, recycle_rx) = crossbeam_channel::bounded::<Batch>(self.workers * 80);
             let mut senders = Vec::with_capacity(self.workers);
             let mut workers = Vec::with_capacity(self.workers);
+            // Every worker reads every interface.
+            let inputs = options.interfaces.join("+");
             for id in 0..self.workers {
+                self.telemetry.name_input(id, &inputs);
                 let (tx, rx) = crossbeam_channel::bounded::<Batch>(64);
                 senders.push(tx);
                 let (worker, recycle) = (self.worker(id), recycle_tx.clone());
@@ -168,7 +193,8 @@ impl Sensor {
             }
             let readers: Vec<_> = sources
                 .into_iter()
-                .map(|mut source| {
+                .enumerate()
+                .map(|(reader, mut source)| {
                     let to_workers = senders.iter().cloned().map(Some).collect();
                     let mut dispatcher = Dispatcher::new(
                         Shares::even(self.workers),
@@ -178,19 +204,37 @@ impl Sensor {
                     );
                     scope.spawn(move || {
                         let mut error = None;
+                        let mut published = Instant::now();
+                        let mut since_check = 0u32;
                         while !stop.load(Ordering::Relaxed) {
                             match source.next_packet() {
                                 Ok(Some(packet)) => {
                                     // Every worker has a queue: nothing comes back.
                                     dispatcher.dispatch(&packet);
+                                    since_check += 1;
                                 }
                                 Ok(None) => {
                                     dispatcher.flush();
                                     std::thread::sleep(Duration::from_millis(1));
+                                    since_check = PUBLISH_CHECK_PACKETS;
                                 }
                                 Err(e) => {
                                     error = Some(e);
                                     break;
+                                }
+                            }
+                            // The clock is read every so many packets, and
+                            // the counters published once a second.
+                            if since_check >= PUBLISH_CHECK_PACKETS {
+                                since_check = 0;
+                                if published.elapsed() >= PUBLISH_EVERY {
+                                    published = Instant::now();
+                                    let drops = InterfaceDrops {
+                                        kernel: source.kernel_stats(),
+                                        by_mirador: dispatcher.dropped,
+                                    };
+                                    self.telemetry
+                                        .publish_drops(source.interface(), reader, drops);
                                 }
                             }
                         }

@@ -4,6 +4,7 @@
 mod dispatch;
 pub mod live;
 pub mod shard;
+pub mod telemetry;
 mod worker;
 
 use std::path::PathBuf;
@@ -17,6 +18,7 @@ use crate::flow::{FlowConfig, Shares};
 use crate::inventory::Inventory;
 use dispatch::{Batch, Dispatcher, WhenFull};
 use fingerprints::proto::Knowledge;
+use telemetry::Telemetry;
 
 pub use worker::{Worker, WorkerStats};
 
@@ -31,6 +33,8 @@ pub struct Sensor {
     /// Baselines and anomaly detection (`None`: off).
     pub monitor: Option<Monitor>,
     pub events: Option<EventOutput>,
+    /// What the capture threads publish for readers while they run.
+    pub telemetry: Telemetry,
 }
 
 /// What an offline run did.
@@ -80,6 +84,7 @@ impl Sensor {
             inventory,
             monitor: None,
             events: None,
+            telemetry: Telemetry::default(),
         }
     }
 

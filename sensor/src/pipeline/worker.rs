@@ -10,6 +10,7 @@ use fingerprints::MacAddr;
 use fingerprints::proto::About;
 
 use super::Sensor;
+use super::telemetry::{Stage, Telemetry};
 use crate::anomaly::Monitor;
 use crate::capture::{Packet, Timestamp};
 use crate::decode::{self, DecodeError, Network, PacketView};
@@ -186,7 +187,11 @@ pub struct Worker<'a> {
     out: Outputs<'a>,
     inventory: &'a Inventory,
     monitor: Option<&'a Monitor>,
+    telemetry: &'a Telemetry,
     stats: WorkerStats,
+    /// Housekeepings run so far (live sources read their kernel counters
+    /// when this moves).
+    housekeepings: u64,
     next_housekeeping: Timestamp,
     since_housekeeping: u32,
     /// The latest time of the stream this worker knows.
@@ -209,7 +214,9 @@ impl<'a> Worker<'a> {
             },
             inventory: &sensor.inventory,
             monitor: sensor.monitor.as_ref(),
+            telemetry: &sensor.telemetry,
             stats: WorkerStats::default(),
+            housekeepings: 0,
             next_housekeeping: Timestamp::default(),
             since_housekeeping: 0,
             clock: Timestamp::default(),
@@ -352,18 +359,27 @@ impl<'a> Worker<'a> {
     }
 
     /// Idle flows end, flows' traffic is credited to devices, buffered
-    /// inventory updates and events go out.
+    /// inventory updates and events go out, and the counts are published.
     fn housekeeping(&mut self, now: Timestamp) {
         self.next_housekeeping = Timestamp(now.0.saturating_add(HOUSEKEEPING_NS));
         self.since_housekeeping = 0;
-        let out = &mut self.out;
-        self.flows
-            .expire(now, &mut |flow, reason| out.finish_flow(flow, reason));
-        self.flows
-            .visit_active_since(self.last_credit, |flow| out.batch.flow_traffic(flow));
+        self.housekeepings += 1;
+        let (out, flows, telemetry) = (&mut self.out, &mut self.flows, self.telemetry);
+        telemetry.time(Stage::Expire, || {
+            flows.expire(now, &mut |flow, reason| out.finish_flow(flow, reason));
+        });
+        telemetry.time(Stage::Credit, || {
+            flows.visit_active_since(self.last_credit, |flow| out.batch.flow_traffic(flow));
+        });
         self.last_credit = now;
         self.apply(Some(now));
-        self.out.events.flush();
+        telemetry.time(Stage::Events, || self.out.events.flush());
+        telemetry.publish(self.id, self.stats(), false);
+    }
+
+    /// Housekeepings run so far.
+    pub fn housekeepings(&self) -> u64 {
+        self.housekeepings
     }
 
     /// Hands the batch to the behaviour monitor (even an empty one: the
@@ -372,11 +388,14 @@ impl<'a> Worker<'a> {
     fn apply(&mut self, clock: Option<Timestamp>) {
         let out = &mut self.out;
         if let Some(monitor) = self.monitor {
-            monitor.submit(self.id, clock, &out.batch, self.inventory, &mut out.events);
+            self.telemetry.time(Stage::Monitor, || {
+                monitor.submit(self.id, clock, &out.batch, self.inventory, &mut out.events);
+            });
         }
         if !out.batch.is_empty() {
             self.stats.claims_filed += out.batch.claims() as u64;
-            self.inventory.apply(&mut out.batch);
+            self.telemetry
+                .time(Stage::Inventory, || self.inventory.apply(&mut out.batch));
         }
     }
 
@@ -393,7 +412,9 @@ impl<'a> Worker<'a> {
             .drain(now, &mut |flow, reason| out.finish_flow(flow, reason));
         self.apply(None);
         self.out.events.flush();
-        self.stats()
+        let stats = self.stats();
+        self.telemetry.publish(self.id, stats, true);
+        stats
     }
 
     pub fn stats(&self) -> WorkerStats {

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod anomaly;
+mod api;
 mod bad_input;
 mod caps;
 mod classify;
