@@ -32,7 +32,7 @@ impl Drop for Served {
 
 /// Reads the child's stderr until a line containing `ready`, and returns
 /// the address of its "serving ... on http://ADDR" line.
-fn wait_for(child: &mut Child, ready: &str) -> String {
+pub fn wait_for(child: &mut Child, ready: &str) -> String {
     let stderr = child.stderr.take().expect("stderr piped");
     let mut lines = BufReader::new(stderr).lines();
     let mut base = None;
@@ -93,7 +93,7 @@ fn client() -> ureq::Agent {
 }
 
 /// GET with an optional bearer token: the status and the body.
-fn get(url: &str, token: Option<&str>) -> (u16, String) {
+pub fn get(url: &str, token: Option<&str>) -> (u16, String) {
     let mut request = client().get(url);
     if let Some(token) = token {
         request = request.header("Authorization", &format!("Bearer {token}"));
@@ -144,7 +144,7 @@ impl Served {
 }
 
 /// Samples of the text exposition format: (name, labels) -> value.
-fn samples(text: &str) -> BTreeMap<(String, BTreeMap<String, String>), f64> {
+pub fn samples(text: &str) -> BTreeMap<(String, BTreeMap<String, String>), f64> {
     let mut out = BTreeMap::new();
     for line in text
         .lines()
@@ -169,7 +169,7 @@ fn samples(text: &str) -> BTreeMap<(String, BTreeMap<String, String>), f64> {
 }
 
 /// The sum of a metric's samples whose labels include `labels`.
-fn sum(
+pub fn sum(
     samples: &BTreeMap<(String, BTreeMap<String, String>), f64>,
     name: &str,
     labels: &[(&str, &str)],
@@ -187,7 +187,7 @@ fn sum(
 }
 
 /// `promtool check metrics` on `text`, when promtool is installed.
-fn promtool_accepts(text: &str, test: &str) {
+pub fn promtool_accepts(text: &str, test: &str) {
     let Some(promtool) = tool("promtool", test) else {
         return;
     };

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::api;
 use crate::support::{mirador, skip, tool};
 
 fn is_root() -> bool {
@@ -253,6 +254,89 @@ fn live_capture_sees_real_traffic_on_a_veth_pair() {
     assert_eq!(device["locally_administered"], true);
     assert!(device["vendor"].is_null());
     assert!(run.inventory["stats"]["packets"].as_u64().unwrap_or(0) >= 10);
+}
+
+/// `--listen` while capturing: the interface's packets and drops in
+/// `/metrics` as traffic comes, and the device in the API.
+#[test]
+fn live_capture_serves_metrics_and_the_api_while_it_runs() {
+    let test = "live_capture_serves_metrics_and_the_api_while_it_runs";
+    let Some(lab) = lab_for(test) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let inventory = dir.path().join("inventory.json");
+    let mut sensor = mirador()
+        .args(["live", "--interface", &lab.host_if, "--duration", "10"])
+        .args(["--workers", "2", "--no-table", "--listen", "127.0.0.1:0"])
+        .arg("--inventory")
+        .arg(&inventory)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mirador starts");
+    let base = api::wait_for(&mut sensor, "serving");
+    std::thread::sleep(Duration::from_millis(1000));
+    let sent = lab.python(&format!(
+        "import socket\n\
+         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+         for i in range(20): u.sendto(b'ping %d' % i, ('{host}', 9999))\n",
+        host = lab.host_ip
+    ));
+    assert!(sent, "traffic could not be sent from the namespace");
+    // Workers publish at their housekeeping, about once a second.
+    let mut metrics = Default::default();
+    let mut packets = 0.0;
+    for _ in 0..30 {
+        let (status, text) = api::get(&format!("{base}/metrics"), None);
+        assert_eq!(status, 200, "{text}");
+        metrics = api::samples(&text);
+        packets = api::sum(
+            &metrics,
+            "mirador_packets_total",
+            &[("interface", &lab.host_if)],
+        );
+        if packets >= 20.0 {
+            api::promtool_accepts(&text, test);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(packets >= 20.0, "{metrics:?}");
+    let drops = [("interface", lab.host_if.as_str()), ("by", "kernel")];
+    assert!(
+        metrics
+            .keys()
+            .any(|(name, labels)| name == "mirador_dropped_packets_total"
+                && drops
+                    .iter()
+                    .all(|(k, v)| labels.get(*k).map(String::as_str) == Some(v))),
+        "{metrics:?}"
+    );
+    assert_eq!(
+        api::sum(&metrics, "mirador_dropped_packets_total", &drops),
+        0.0
+    );
+    // The device with the address it sent from: the API's view of the
+    // inventory is made again when 2 s old.
+    let mac = lab.lab_mac();
+    let mut device = String::new();
+    for _ in 0..30 {
+        let (status, body) = api::get(&format!("{base}/api/v1/devices/{mac}"), None);
+        assert!(status == 200 || status == 404, "{body}");
+        device = body;
+        if status == 200 && device.contains(&lab.lab_ip) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(device.contains(&lab.lab_ip), "{device}");
+
+    let output = sensor.wait_with_output().expect("mirador ends");
+    assert!(output.status.success());
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&inventory).expect("inventory"))
+            .expect("JSON");
+    assert!(written["stats"]["packets"].as_f64().unwrap_or(0.0) >= packets);
 }
 
 /// With the `libpcap` feature, a BPF filter keeps only what it matches.
