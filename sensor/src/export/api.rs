@@ -330,10 +330,11 @@ async fn devices(
         })?),
         None => None,
     };
+    let vendor = q.vendor.as_deref().map(str::to_lowercase);
     let view = shared.view().await?;
     let matching = view.devices.iter().filter(|d| {
         q.category.as_deref().is_none_or(|c| d.in_category(c))
-            && q.vendor.as_deref().is_none_or(|v| d.made_by(v))
+            && vendor.as_deref().is_none_or(|v| d.made_by(v))
             && since.is_none_or(|t| d.seen_since(t))
     });
     // Lists leave out the evidence; a device's own page has it.

@@ -49,10 +49,9 @@ impl DeviceEntry {
         })
     }
 
-    /// Made by `vendor` (either vendor, case aside).
+    /// Made by `vendor`, given in lower case (either vendor, case aside).
     pub fn made_by(&self, vendor: &str) -> bool {
-        let vendor = vendor.to_lowercase();
-        self.vendors.iter().flatten().any(|v| *v == vendor)
+        self.vendors.iter().flatten().any(|v| v == vendor)
     }
 
     /// Its last frame at or after `since` (ns since the epoch).
