@@ -177,6 +177,7 @@ pub fn analyze_sensor(flows: sensor::flow::FlowConfig) -> sensor::pipeline::Sens
         knowledge: Knowledge {
             p0f,
             vendor_ids: fingerprints::VendorIds::builtin(),
+            default_credentials: fingerprints::DefaultCredentials::builtin(),
         },
         ..sensor::pipeline::Sensor::new(flows, inventory)
     }

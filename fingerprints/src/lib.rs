@@ -3,6 +3,7 @@
 //! and return borrowed views or typed errors; data files are parsed from text
 //! handed in by the caller. No I/O, no threads.
 
+pub mod credentials;
 pub mod kb;
 pub mod mac;
 pub mod oui;
@@ -11,6 +12,7 @@ pub mod proto;
 pub mod testing;
 pub mod vendor_ids;
 
+pub use credentials::DefaultCredentials;
 pub use mac::MacAddr;
 pub use oui::{OuiMatch, OuiRegistry};
 pub use vendor_ids::VendorIds;

@@ -30,6 +30,7 @@ fn knowledge() -> &'static Knowledge {
         Knowledge {
             p0f,
             vendor_ids: fingerprints::VendorIds::builtin(),
+            default_credentials: fingerprints::DefaultCredentials::builtin(),
         }
     })
 }
@@ -69,6 +70,7 @@ fuzz_target!(|data: &[u8]| {
         Parse::Message(_) => Carrier::Udp,
         Parse::Stream(_) if stream_over_tcp => Carrier::Tcp,
         Parse::Stream(_) => Carrier::Udp,
+        Parse::Conversation(_) => Carrier::Tcp,
     };
     let context = Context {
         carrier,
@@ -85,15 +87,16 @@ fuzz_target!(|data: &[u8]| {
             black_box(parse(knowledge, &context, message, &mut findings).is_ok());
         }
         Parse::Stream(parse) => {
-            let cuts = [message.len() / 3, 2 * message.len() / 3, message.len()];
-            for (i, cut) in cuts.into_iter().enumerate() {
-                let last = i == cuts.len() - 1;
-                let prefix = message.get(..cut).unwrap_or(message);
-                match parse(knowledge, &context, prefix, last, &mut findings) {
-                    Ok(Progress::NeedMore) if !last => continue,
-                    _ => break,
-                }
-            }
+            grow(message, |prefix, last| {
+                parse(knowledge, &context, prefix, last, &mut findings)
+            });
+        }
+        Parse::Conversation(parse) => {
+            // The other direction's bytes are the message's second half.
+            let (own, peer) = message.split_at(message.len() / 2);
+            grow(own, |prefix, last| {
+                parse(knowledge, &context, prefix, peer, last, &mut findings)
+            });
         }
     }
     for finding in &findings {
@@ -101,3 +104,20 @@ fuzz_target!(|data: &[u8]| {
         black_box(finding.leaves().len());
     }
 });
+
+/// Shows a stream parser its bytes as they would grow: a third, two
+/// thirds, then all of them as the last call.
+fn grow(
+    bytes: &[u8],
+    mut parse: impl FnMut(&[u8], bool) -> Result<Progress, proto::ParseError>,
+) {
+    let cuts = [bytes.len() / 3, 2 * bytes.len() / 3, bytes.len()];
+    for (i, cut) in cuts.into_iter().enumerate() {
+        let last = i == cuts.len() - 1;
+        let prefix = bytes.get(..cut).unwrap_or(bytes);
+        match parse(prefix, last) {
+            Ok(Progress::NeedMore) if !last => continue,
+            _ => break,
+        }
+    }
+}

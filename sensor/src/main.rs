@@ -115,8 +115,8 @@ struct Common {
     #[arg(short, long, value_name = "N", default_value_t = default_workers())]
     workers: usize,
     /// A directory of fingerprint data files (oui.tsv, vendor-ids/*.tsv,
-    /// p0f.fp, kb/taxonomy.tsv, kb/rules/*.tsv) that extend and override the
-    /// built-in ones.
+    /// default-credentials.tsv, p0f.fp, kb/taxonomy.tsv, kb/rules/*.tsv)
+    /// that extend and override the built-in ones.
     #[arg(long, value_name = "DIR", env = "MIRADOR_FINGERPRINTS")]
     fingerprints: Option<PathBuf>,
     /// p0f v3 signature database for TCP SYN OS labels [default: p0f.fp in
@@ -330,8 +330,8 @@ fn p0f_candidates(common: &Common) -> Vec<PathBuf> {
     paths
 }
 
-/// What parsers match against: vendor ids (built in, then the user's) and
-/// p0f's signatures (a file loaded at run time).
+/// What parsers match against: vendor ids and default credentials (built
+/// in, then the user's) and p0f's signatures (a file loaded at run time).
 fn load_knowledge(common: &Common) -> Result<Knowledge> {
     let mut vendor_ids = fingerprints::VendorIds::builtin();
     if let Some(dir) = &common.fingerprints {
@@ -340,6 +340,13 @@ fn load_knowledge(common: &Common) -> Result<Knowledge> {
             if path.exists() {
                 vendor_ids.load(protocol, &path.display().to_string(), &read_data(&path)?)?;
             }
+        }
+    }
+    let mut default_credentials = fingerprints::DefaultCredentials::builtin();
+    if let Some(dir) = &common.fingerprints {
+        let path = dir.join("default-credentials.tsv");
+        if path.exists() {
+            default_credentials.load(&path.display().to_string(), &read_data(&path)?)?;
         }
     }
     let p0f_path = match &common.p0f {
@@ -357,7 +364,11 @@ fn load_knowledge(common: &Common) -> Result<Knowledge> {
             P0fDatabase::default()
         }
     };
-    Ok(Knowledge { p0f, vendor_ids })
+    Ok(Knowledge {
+        p0f,
+        vendor_ids,
+        default_credentials,
+    })
 }
 
 /// The classification rules: the shipped ones, then the user's

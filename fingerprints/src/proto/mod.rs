@@ -20,12 +20,15 @@ pub mod dns;
 pub mod enip;
 pub mod http;
 pub mod iec104;
+pub mod imap;
 pub mod lldp;
+pub mod login;
 pub mod modbus;
 pub mod mqtt;
 pub mod ndp;
 pub mod netbios;
 pub mod ntp;
+pub mod pop3;
 pub mod profinet;
 pub mod quic;
 pub mod s7;
@@ -51,6 +54,9 @@ pub enum About {
     Receiver,
     /// A device named inside the message (a DHCP client's hardware address).
     Mac(MacAddr),
+    /// Both ends of the flow: a login concerns the server's account and the
+    /// client that sent it.
+    Both,
 }
 
 /// What one message says.
@@ -257,6 +263,8 @@ pub struct Knowledge {
     pub p0f: tcp_syn::P0fDatabase,
     /// Vendor names of EtherNet/IP, BACnet and PROFINET vendor ids.
     pub vendor_ids: crate::VendorIds,
+    /// Vendor default credentials, by hash.
+    pub default_credentials: crate::DefaultCredentials,
 }
 
 /// Parses one datagram or frame.
@@ -266,6 +274,12 @@ pub type MessageParser =
 /// Parses the first bytes of a TCP direction; the `bool` is `last`.
 pub type StreamParser =
     fn(&Knowledge, &Context, &[u8], bool, &mut Vec<Finding>) -> Result<Progress, ParseError>;
+
+/// Parses the first bytes of a TCP direction knowing the other direction's
+/// first bytes so far (`peer`): a Telnet password is what the client types
+/// after the server's `Password:` prompt. `bool` is `last`.
+pub type ConversationParser =
+    fn(&Knowledge, &Context, &[u8], &[u8], bool, &mut Vec<Finding>) -> Result<Progress, ParseError>;
 
 /// How a protocol reads its messages.
 #[derive(Clone, Copy)]
@@ -278,6 +292,10 @@ pub enum Parse {
     /// reports what it has. Findings are pushed once, when it returns
     /// `Done` or when `last`.
     Stream(StreamParser),
+    /// As `Stream`, each direction also shown the other's bytes. A
+    /// direction that is done keeps its bytes until the other is, so that
+    /// the other can still read them.
+    Conversation(ConversationParser),
 }
 
 /// A protocol mirador reads: its name (for counters), when to try it, and
@@ -312,6 +330,8 @@ pub fn dissectors() -> &'static [Dissector] {
             ssh::DISSECTORS,
             mqtt::DISSECTORS,
             banner::DISSECTORS,
+            pop3::DISSECTORS,
+            imap::DISSECTORS,
             modbus::DISSECTORS,
             enip::DISSECTORS,
             bacnet::DISSECTORS,

@@ -314,13 +314,15 @@ impl<'k> Extractor<'k> {
                 None => AppLayer::Ignored,
                 Some(i) => match self.dissectors[i].parse {
                     Parse::Message(_) => AppLayer::Messages(i as u16),
-                    Parse::Stream(_)
+                    Parse::Stream(_) | Parse::Conversation(_)
                         if self.held + 2 * self.config.stream_bytes > self.config.stream_budget =>
                     {
                         self.counters.over_budget += 1;
                         AppLayer::Ignored
                     }
-                    Parse::Stream(_) => AppLayer::Stream(i as u16, Box::default()),
+                    Parse::Stream(_) | Parse::Conversation(_) => {
+                        AppLayer::Stream(i as u16, Box::default())
+                    }
                 },
             };
         }
@@ -337,7 +339,8 @@ impl<'k> Extractor<'k> {
             }
             AppLayer::Stream(i, buffers) => {
                 let i = usize::from(*i);
-                let direction = &mut buffers[usize::from(!to_server)];
+                let d = usize::from(!to_server);
+                let direction = &mut buffers[d];
                 let before = direction.held();
                 let appended = match seq {
                     Some(seq) => direction.append(
@@ -356,12 +359,13 @@ impl<'k> Extractor<'k> {
                 match appended {
                     Appended::Nothing => {}
                     Appended::Grew if direction.worth_parsing() => {
-                        self.parse_stream(i, &context, direction, false)
+                        self.parse_stream(i, &context, buffers, d, false)
                     }
                     Appended::Grew => {}
-                    Appended::Ended => self.parse_stream(i, &context, direction, true),
+                    Appended::Ended => self.parse_stream(i, &context, buffers, d, true),
                 }
                 if buffers.iter().all(|b| b.closed) {
+                    self.free(buffers);
                     // Another protocol may follow on TCP: TLS after STARTTLS.
                     flow.app = match carrier {
                         Carrier::Tcp => AppLayer::Undecided {
@@ -391,9 +395,9 @@ impl<'k> Extractor<'k> {
             }
         };
         let (client_mac, server_mac) = (flow.client_mac, flow.server_mac);
-        for (d, direction) in buffers.iter_mut().enumerate() {
+        for d in 0..buffers.len() {
             let to_server = d == 0;
-            if direction.closed {
+            if buffers[d].closed {
                 continue;
             }
             let (src_port, dst_port) = ports(to_server);
@@ -414,14 +418,23 @@ impl<'k> Extractor<'k> {
                 src_mac,
                 dst_mac,
             };
-            if direction.bytes().is_empty() {
-                self.held = self.held.saturating_sub(direction.held());
-                direction.close();
+            if buffers[d].bytes().is_empty() {
+                buffers[d].closed = true;
             } else {
-                self.parse_stream(i, &context, direction, true);
+                self.parse_stream(i, &context, buffers, d, true);
             }
         }
+        self.free(buffers);
         flow.app = AppLayer::Ignored;
+    }
+
+    /// Frees a flow's stream buffers (a conversation keeps a direction that
+    /// is done until the other is).
+    fn free(&mut self, buffers: &mut [StreamBuffer; 2]) {
+        for direction in buffers {
+            self.held = self.held.saturating_sub(direction.held());
+            direction.close();
+        }
     }
 
     /// The first dissector whose probe accepts, but `skip`.
@@ -433,28 +446,55 @@ impl<'k> Extractor<'k> {
             .filter(|&i| i < MAX_DISSECTORS)
     }
 
+    /// Shows direction `d` of a flow's streams to dissector `i`.
     fn parse_stream(
         &mut self,
         i: usize,
         context: &Context,
-        direction: &mut StreamBuffer,
+        buffers: &mut [StreamBuffer; 2],
+        d: usize,
         last: bool,
     ) {
-        let Parse::Stream(parse) = self.dissectors[i].parse else {
-            return;
+        let [client, server] = buffers;
+        let (direction, peer) = if d == 0 {
+            (client, server)
+        } else {
+            (server, client)
         };
-        let result = parse(
-            self.knowledge,
-            context,
-            direction.bytes(),
-            last,
-            &mut self.scratch,
-        );
+        let (result, keep) = match self.dissectors[i].parse {
+            Parse::Stream(parse) => (
+                parse(
+                    self.knowledge,
+                    context,
+                    direction.bytes(),
+                    last,
+                    &mut self.scratch,
+                ),
+                false,
+            ),
+            Parse::Conversation(parse) => (
+                parse(
+                    self.knowledge,
+                    context,
+                    direction.bytes(),
+                    peer.bytes(),
+                    last,
+                    &mut self.scratch,
+                ),
+                !peer.closed,
+            ),
+            Parse::Message(_) => return,
+        };
         let done = last || !matches!(result, Ok(Progress::NeedMore));
         self.collect(i, result.map(|_| ()), context.to_server);
         if done {
-            self.held = self.held.saturating_sub(direction.held());
-            direction.close();
+            if keep {
+                // The other direction may still read these bytes.
+                direction.closed = true;
+            } else {
+                self.held = self.held.saturating_sub(direction.held());
+                direction.close();
+            }
         }
     }
 

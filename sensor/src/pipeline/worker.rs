@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use fingerprints::MacAddr;
 use fingerprints::proto::About;
@@ -164,19 +165,22 @@ impl Outputs<'_> {
         for Said { finding, to_server } in self.extractor.said.drain(..) {
             self.events.finding(header(finding.event_type), &finding);
             let [sender, receiver] = parties(to_server);
-            let ((mac, ip), named) = match finding.about {
-                About::Sender => (sender, false),
-                About::Receiver => (receiver, false),
-                About::Mac(mac) => ((Some(mac), None), true),
+            let (parties, named) = match finding.about {
+                About::Sender => ([Some(sender), None], false),
+                About::Receiver => ([Some(receiver), None], false),
+                About::Both => ([Some(sender), Some(receiver)], false),
+                About::Mac(mac) => ([Some((Some(mac), None)), None], true),
             };
-            self.batch.claim(Claim {
-                ts,
-                flow_id,
-                mac,
-                ip,
-                named,
-                finding,
-            });
+            for (mac, ip) in parties.into_iter().flatten() {
+                self.batch.claim(Claim {
+                    ts,
+                    flow_id,
+                    mac,
+                    ip,
+                    named,
+                    finding: Arc::clone(&finding),
+                });
+            }
         }
     }
 }

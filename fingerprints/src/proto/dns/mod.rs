@@ -341,6 +341,9 @@ mod tests {
                     Parse::Stream(p) => {
                         p(&knowledge, &m.context, &m.bytes, true, &mut out).ok()?;
                     }
+                    Parse::Conversation(p) => {
+                        p(&knowledge, &m.context, &m.bytes, &[], true, &mut out).ok()?;
+                    }
                 };
                 Some((m, out))
             })

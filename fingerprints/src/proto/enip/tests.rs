@@ -41,6 +41,9 @@ pub(crate) fn run(dissectors: &[Dissector], m: &Message, out: &mut Vec<Finding>)
             Parse::Stream(p) => {
                 let _ = p(&knowledge, &m.context, &m.bytes, true, out);
             }
+            Parse::Conversation(p) => {
+                let _ = p(&knowledge, &m.context, &m.bytes, &[], true, out);
+            }
         }
         return true;
     }

@@ -3,10 +3,13 @@
 //! The first request of a connection fingerprints the client's HTTP stack
 //! (User-Agent, header order); the first response the server's (Server)
 //! and, when it is a UPnP device description, names the device: friendly
-//! name, manufacturer, model, serial number, UDN.
+//! name, manufacturer, model, serial number, UDN. A request's Basic
+//! credentials and a login form's password field are `login` findings that
+//! never hold the password.
 
 mod upnp;
 
+use super::login::{self, Attempts};
 use super::{About, Carrier, Context, Dissector, Finding, Knowledge, Parse, ParseError, Progress};
 
 /// Headers read from one message.
@@ -44,7 +47,7 @@ fn probe(c: &Context, first: &[u8]) -> bool {
 }
 
 fn parse(
-    _: &Knowledge,
+    knowledge: &Knowledge,
     _: &Context,
     bytes: &[u8],
     last: bool,
@@ -53,7 +56,7 @@ fn parse(
     if bytes.starts_with(b"HTTP/") {
         response(bytes, last, out)
     } else {
-        request(bytes, last, out)
+        request(knowledge, bytes, last, out)
     }
 }
 
@@ -70,15 +73,21 @@ fn partial(bytes: &[u8], last: bool) -> Option<Result<Progress, ParseError>> {
     }
 }
 
-fn request(bytes: &[u8], last: bool, out: &mut Vec<Finding>) -> Result<Progress, ParseError> {
+fn request(
+    knowledge: &Knowledge,
+    bytes: &[u8],
+    last: bool,
+    out: &mut Vec<Finding>,
+) -> Result<Progress, ParseError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
-    let complete = match req.parse(bytes) {
-        Ok(status) => status.is_complete(),
+    let head_len = match req.parse(bytes) {
+        Ok(httparse::Status::Complete(n)) => Some(n),
+        Ok(httparse::Status::Partial) => None,
         Err(httparse::Error::TooManyHeaders) => return Err(ParseError::Limit("http headers")),
         Err(_) => return Err(ParseError::Malformed("http request")),
     };
-    if !complete {
+    if head_len.is_none() {
         if let Some(wait) = partial(bytes, last) {
             return wait;
         }
@@ -90,6 +99,8 @@ fn request(bytes: &[u8], last: bool, out: &mut Vec<Finding>) -> Result<Progress,
     f.set("http_method", method);
     f.set("url", req.path);
     f.set("protocol", req.version.map(|v| format!("HTTP/1.{v}")));
+    let mut attempts = Attempts::new(knowledge);
+    let (mut form, mut content_length) = (false, None);
     let mut order = Vec::new();
     for h in req.headers.iter().filter(|h| !h.name.is_empty()) {
         let name = h.name.to_ascii_lowercase();
@@ -105,11 +116,16 @@ fn request(bytes: &[u8], last: bool, out: &mut Vec<Finding>) -> Result<Progress,
             }
             // Never the value: only that credentials were sent, and how.
             "authorization" | "proxy-authorization" => {
-                let scheme = text(h.value)
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or_default()
-                    .to_ascii_lowercase();
+                let (scheme, value) = login::command(h.value.trim_ascii());
+                let scheme = String::from_utf8_lossy(scheme).to_ascii_lowercase();
+                if scheme == "basic"
+                    && let Some(decoded) = login::base64(value)
+                    && let Some(colon) = decoded.iter().position(|&b| b == b':')
+                {
+                    let (user, password) = decoded.split_at(colon);
+                    let password = password.get(1..).unwrap_or_default();
+                    attempts.push(login::attempt("basic", user, password));
+                }
                 if !scheme.is_empty() {
                     f.set("credentials", scheme);
                 }
@@ -117,13 +133,84 @@ fn request(bytes: &[u8], last: bool, out: &mut Vec<Finding>) -> Result<Progress,
             "referer" => {
                 f.set("http_refer", text(h.value));
             }
+            "content-type" => {
+                form = text(h.value)
+                    .to_ascii_lowercase()
+                    .starts_with("application/x-www-form-urlencoded");
+            }
+            "content-length" => content_length = text(h.value).parse::<usize>().ok(),
             _ => {}
         }
         order.push(name);
     }
     f.set("header_order", order);
+    // A login form's body: wait for it (bounded), then look for a password.
+    if let (true, Some(head_len)) = (form, head_len) {
+        let body = bytes.get(head_len..).unwrap_or_default();
+        let wanted = content_length.unwrap_or(MAX_HEAD).min(MAX_HEAD);
+        if !last && body.len() < wanted {
+            return Ok(Progress::NeedMore);
+        }
+        form_login(body.get(..wanted).unwrap_or(body), &mut attempts);
+    }
     out.push(f);
+    out.extend(attempts.finding("http"));
     Ok(Progress::Done)
+}
+
+/// Form fields that hold a password, and those that hold the user name
+/// (by the names login forms commonly use).
+const PASSWORD_FIELDS: [&str; 5] = ["password", "passwd", "pass", "pwd", "pw"];
+const USER_FIELDS: [&str; 8] = [
+    "username", "user", "login", "log", "email", "usr", "userid", "uname",
+];
+
+/// An `application/x-www-form-urlencoded` body with a password field.
+fn form_login(body: &[u8], attempts: &mut Attempts<'_>) {
+    let mut user = Vec::new();
+    let mut password = None;
+    for pair in body.split(|&b| b == b'&') {
+        let (key, value) = match pair.iter().position(|&b| b == b'=') {
+            Some(at) => (
+                pair.get(..at).unwrap_or_default(),
+                pair.get(at + 1..).unwrap_or_default(),
+            ),
+            None => (pair, &[][..]),
+        };
+        let key = String::from_utf8_lossy(&percent_decode(key)).to_ascii_lowercase();
+        if PASSWORD_FIELDS.contains(&key.as_str()) || key.contains("password") {
+            password = Some(percent_decode(value));
+        } else if USER_FIELDS.contains(&key.as_str()) {
+            user = percent_decode(value);
+        }
+    }
+    if let Some(password) = password {
+        attempts.push(login::attempt("form", &user, &password));
+    }
+}
+
+/// A form value: `+` is a space, `%XX` a byte.
+fn percent_decode(value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(value.len());
+    let mut bytes = value.iter().copied();
+    while let Some(b) = bytes.next() {
+        match b {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let digits = [bytes.next(), bytes.next()];
+                let hex = |d: Option<u8>| d.and_then(|d| (d as char).to_digit(16));
+                match (hex(digits[0]), hex(digits[1])) {
+                    (Some(high), Some(low)) => out.push((high * 16 + low) as u8),
+                    _ => {
+                        out.push(b'%');
+                        out.extend(digits.into_iter().flatten());
+                    }
+                }
+            }
+            _ => out.push(b),
+        }
+    }
+    out
 }
 
 /// `host[:port]`, IPv6 literals in brackets.
@@ -354,6 +441,66 @@ mod tests {
         assert_eq!(cast.fields["upnp"]["model_name"], "Eureka Dongle");
     }
 
+    /// `ndpi/http_auth.pcap`: tshark's `http.authbasic` is `test:fail2`.
+    #[test]
+    fn basic_login_from_the_capture() {
+        let logins: Vec<Finding> = run("ndpi/http_auth.pcap")
+            .into_iter()
+            .map(|(_, f)| f)
+            .filter(|f| f.event_type == "login")
+            .collect();
+        let [login] = logins.as_slice() else {
+            panic!("{logins:?}")
+        };
+        assert_eq!(login.get("login.protocol"), Some(&"http".into()));
+        assert_eq!(login.get("login.username"), Some(&"test".into()));
+        assert_eq!(login.get("login.cleartext"), Some(&true.into()));
+        assert!(
+            !serde_json::to_string(&login.fields)
+                .unwrap()
+                .contains("fail2")
+        );
+    }
+
+    #[test]
+    fn form_logins_wait_for_the_body_and_keep_no_password() {
+        let ctx = Context {
+            carrier: Carrier::Tcp,
+            src_port: 50000,
+            dst_port: 80,
+            to_server: true,
+            src_mac: None,
+            dst_mac: None,
+        };
+        let k = Knowledge {
+            default_credentials: crate::DefaultCredentials::builtin(),
+            ..Knowledge::default()
+        };
+        let head = b"POST /login HTTP/1.1\r\nHost: cam\r\nContent-Type: application/x-WWW-form-urlencoded\r\nContent-Length: 31\r\n\r\n";
+        let mut out = Vec::new();
+        assert_eq!(
+            parse(&k, &ctx, head, false, &mut out),
+            Ok(Progress::NeedMore)
+        );
+        let whole = [&head[..], b"LOG=root&pass=xm%68dipc&go=Sign"].concat();
+        assert_eq!(parse(&k, &ctx, &whole, false, &mut out), Ok(Progress::Done));
+        let login = &out[1];
+        assert_eq!(login.get("login.mechanism"), Some(&"form".into()));
+        assert_eq!(login.get("login.username"), Some(&"root".into()));
+        assert_eq!(login.get("login.default_credential"), Some(&true.into()));
+        assert!(
+            !serde_json::to_string(&login.fields)
+                .unwrap()
+                .contains("dipc")
+        );
+        // A form without a password field is no login.
+        let mut out = Vec::new();
+        let search = [&head[..], b"q=cats&page=2&sort=new&lang=en"].concat();
+        parse(&k, &ctx, &search, true, &mut out).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(percent_decode(b"a+b%2"), b"a b%2");
+    }
+
     #[test]
     fn credentials_are_never_copied() {
         let req = b"GET /a HTTP/1.1\r\nHost: cam.local:8080\r\nAuthorization: Basic YWRtaW46c2VjcmV0\r\nUser-Agent: x\r\n\r\n";
@@ -376,7 +523,16 @@ mod tests {
             f.fields["header_order"],
             serde_json::json!(["host", "authorization", "user-agent"])
         );
-        let json = serde_json::to_string(&f.fields).unwrap();
+        // admin:secret: the login is told, the password is not.
+        let login = &out[1];
+        assert_eq!(login.event_type, "login");
+        assert_eq!(login.about, About::Both);
+        assert_eq!(login.get("login.mechanism"), Some(&"basic".into()));
+        assert_eq!(login.get("login.username"), Some(&"admin".into()));
+        let json: String = out
+            .iter()
+            .map(|f| serde_json::to_string(&f.fields).unwrap())
+            .collect();
         assert!(!json.contains("YWRtaW46c2VjcmV0") && !json.contains("secret"));
         // Truncations and garbage: errors or waiting, never a panic.
         for len in 0..req.len() {

@@ -1,8 +1,10 @@
 //! MQTT 3.1, 3.1.1 and 5: an IoT device's CONNECT names its client id
 //! (often a serial number or MAC) and user, and its first PUBLISH topics
 //! name the product (`homeassistant/...`, `tele/tasmota_...`). The password
-//! is never read out, only its presence.
+//! is never read out, only its presence; a CONNECT with one is also a
+//! `login` finding.
 
+use super::login::{self, Attempts};
 use super::{About, Carrier, Context, Dissector, Finding, Knowledge, Parse, ParseError, Progress};
 
 pub const DISSECTORS: &[Dissector] = &[Dissector {
@@ -113,7 +115,7 @@ impl<'a> Body<'a> {
 }
 
 fn parse(
-    _knowledge: &Knowledge,
+    knowledge: &Knowledge,
     context: &Context,
     bytes: &[u8],
     last: bool,
@@ -127,9 +129,10 @@ fn parse(
         };
     };
     let mut f = Finding::new("mqtt", About::Sender);
+    let mut attempts = Attempts::new(knowledge);
     match first {
         0x10 => {
-            connect(body, &mut f)?;
+            connect(body, &mut f, &mut attempts)?;
             let (topics, complete) = publish_topics(rest)?;
             if !complete && !last {
                 return Ok(Progress::NeedMore);
@@ -148,10 +151,11 @@ fn parse(
         _ => return Err(ParseError::Malformed("mqtt first packet")),
     }
     out.push(f);
+    out.extend(attempts.finding("mqtt"));
     Ok(Progress::Done)
 }
 
-fn connect(body: &[u8], f: &mut Finding) -> Result<(), ParseError> {
+fn connect(body: &[u8], f: &mut Finding, attempts: &mut Attempts<'_>) -> Result<(), ParseError> {
     let mut b = Body(body);
     let protocol = b.string("mqtt protocol name")?;
     if protocol != "MQTT" && protocol != "MQIsdp" {
@@ -182,12 +186,23 @@ fn connect(body: &[u8], f: &mut Finding) -> Result<(), ParseError> {
         None
     };
     let password_present = flags & 0x40 != 0;
-    // The password is only compared with the username, never kept: a
-    // device whose password is its username (often its serial or MAC) has
-    // a guessable credential, and writing that username would write the
-    // password out.
-    let password_is_username =
-        password_present && username.is_some() && b.bytes("mqtt password").ok() == username;
+    // The password is only compared with the username and looked up among
+    // default credentials, never kept: a device whose password is its
+    // username (often its serial or MAC) has a guessable credential, and
+    // writing that username would write the password out.
+    let password = if password_present {
+        b.bytes("mqtt password").ok()
+    } else {
+        None
+    };
+    let password_is_username = password.is_some() && password == username;
+    if let Some(password) = password {
+        attempts.push(login::attempt(
+            "connect",
+            username.unwrap_or_default(),
+            password,
+        ));
+    }
     match username {
         Some(_) if password_is_username => {
             f.set("connect.password_is_username", true);

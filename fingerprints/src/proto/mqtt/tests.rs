@@ -29,9 +29,18 @@ fn findings(pcap: &str) -> Vec<(Message, Finding)> {
         )
         .unwrap_or_else(|e| panic!("{pcap} frame {}: {e}", m.frame));
         assert_eq!(progress, Progress::Done);
-        let [f] = found.as_slice() else {
-            panic!("{found:?}")
+        let (mqtt, logins): (Vec<Finding>, Vec<Finding>) =
+            found.into_iter().partition(|f| f.event_type == "mqtt");
+        let [f] = mqtt.as_slice() else {
+            panic!("{mqtt:?}")
         };
+        // A CONNECT with a password is also a login.
+        let password = f.get("mqtt.connect.password_present") == Some(&true.into());
+        assert_eq!(logins.len(), usize::from(password), "{pcap}: {logins:?}");
+        for login in &logins {
+            assert_eq!(login.get("login.protocol"), Some(&"mqtt".into()));
+            assert_eq!(login.get("login.username"), f.get("mqtt.connect.username"));
+        }
         out.push((m.clone(), f.clone()));
     }
     out

@@ -52,6 +52,10 @@ pub fn set_fields(finding: &mut Finding, chain: &[&[u8]]) -> bool {
     finding.set("serial", colon_hex(cert.raw_serial(), true));
     finding.set("notbefore", rfc3339(cert.validity().not_before.timestamp()));
     finding.set("notafter", rfc3339(cert.validity().not_after.timestamp()));
+    // The span, so that a certificate's lifetime can be judged from this one
+    // value where a device holds several certificates' dates.
+    let lifetime = cert.validity().not_after.timestamp() - cert.validity().not_before.timestamp();
+    finding.set("certificate.validity_days", lifetime.div_euclid(86_400));
     finding.set("fingerprint", colon_hex(&sha1(leaf), false));
     finding.set("certificate.sha256", hex(&Sha256::digest(leaf)));
     finding.set("certificate.version", u64::from(cert.version().0) + 1);
@@ -93,10 +97,18 @@ pub fn set_fields(finding: &mut Finding, chain: &[&[u8]]) -> bool {
             }
             _ => kind.to_string(),
         };
+        // Under NIST SP 800-57's 112-bit security floor: RSA and DSA below
+        // 2048 bits, elliptic curves below 224 bits.
+        let weak = match kind.as_str() {
+            "RSA" | "DSA" => bits > 0 && bits < 2048,
+            "EC" => bits > 0 && bits < 224,
+            _ => false,
+        };
         finding.set("certificate.key_type", kind);
         if bits > 0 {
             finding.set("certificate.key_bits", bits);
         }
+        finding.set("certificate.weak_key", weak);
     }
     let sig = &cert.signature_algorithm.algorithm;
     finding.set(

@@ -370,9 +370,28 @@ fn certificates_equal_zeek_x509_log() {
                         crate::proto::rfc3339(epoch as i64),
                     );
                 }
+                let days = |field: &str| row[field].parse::<f64>().unwrap() as i64;
+                same(
+                    "validity days",
+                    f.fields["certificate"]["validity_days"].to_string(),
+                    ((days("certificate.not_valid_after") - days("certificate.not_valid_before"))
+                        .div_euclid(86_400))
+                    .to_string(),
+                );
                 if let Ok(bits) = row["certificate.key_length"].parse::<u64>() {
                     let ours = f.fields["certificate"]["key_bits"].as_u64().unwrap_or(0);
                     same("key bits", ours.to_string(), bits.to_string());
+                    // Zeek's key type and length judged by the same floor.
+                    let weak = match row["certificate.key_type"].as_str() {
+                        "rsa" | "dsa" => bits < 2048,
+                        "ecdsa" => bits < 224,
+                        _ => false,
+                    };
+                    same(
+                        "weak key",
+                        f.fields["certificate"]["weak_key"].to_string(),
+                        weak.to_string(),
+                    );
                 }
                 let key_type = match row["certificate.key_type"].as_str() {
                     "rsa" => "RSA",
