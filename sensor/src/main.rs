@@ -7,23 +7,25 @@ use std::io::{self, BufWriter, IsTerminal, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use fingerprints::proto::Knowledge;
 use fingerprints::proto::tcp_syn::P0fDatabase;
-use sensor::anomaly::{AnomalyConfig, Monitor};
+use sensor::anomaly::{AnomalyConfig, AnomalyReport, Monitor};
 use sensor::capture::CaptureError;
 use sensor::export::api::{self, Server, Source};
+use sensor::export::eve::{EventBuffer, EventOutput};
 use sensor::export::view::View;
-use sensor::export::{eve::EventOutput, inventory_json, table};
+use sensor::export::{inventory_json, table};
 use sensor::extract::ExtractConfig;
 use sensor::flow::FlowConfig;
-use sensor::inventory::{Inventory, InventoryConfig};
+use sensor::inventory::{Inventory, InventoryConfig, InventorySnapshot};
 use sensor::pipeline::live::{Backend, LiveOptions};
 use sensor::pipeline::{RunObserver, RunSummary, Sensor};
+use sensor::trust;
 
 // Findings, evidence and flow records are many small short-lived allocations
 // spread over worker threads: mimalloc's per-thread free lists serve them
@@ -179,9 +181,11 @@ impl Common {
         !self.quiet && !self.no_table
     }
 
-    /// Whether an output shows the inventory (the table or the document).
+    /// Whether an output shows the inventory: the table, the document, the
+    /// events (which end with each device's trust) or the summary (its
+    /// trust line).
     fn shows_inventory(&self) -> bool {
-        self.inventory.is_some() || self.shows_table()
+        self.inventory.is_some() || self.events.is_some() || !self.quiet
     }
 }
 
@@ -575,7 +579,7 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
         dropped_by_mirador: 0,
         input_errors: report.errors.iter().map(ToString::to_string).collect(),
     };
-    let code = finish(&sensor, common, &summary)?;
+    let code = finish(&sensor, common, &summary, &Mutex::default())?;
     if let Some(server) = server {
         eprintln!(
             "mirador: replay done; serving on http://{} until interrupted",
@@ -589,10 +593,26 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
 /// Writes every output, then the summary. Fails only after trying each
 /// output, so one broken sink does not lose the others; exit status 1 when
 /// an input failed.
-fn finish(sensor: &Sensor, common: &Common, summary: &RunSummary) -> Result<ExitCode> {
-    let outputs = write_outputs(sensor, common, summary);
+fn finish(
+    sensor: &Sensor,
+    common: &Common,
+    summary: &RunSummary,
+    ledger: &Mutex<trust::Ledger>,
+) -> Result<ExitCode> {
+    let anomalies = sensor.monitor.as_ref().and_then(|m| m.report());
+    // The snapshot (and the verdicts and scores in it) only when an output
+    // shows it; the summary's trust line reads it too.
+    let snapshot = common.shows_inventory().then(|| judged_snapshot(sensor, anomalies.as_ref()));
+    let outputs = write_outputs(
+        sensor,
+        common,
+        summary,
+        snapshot.as_ref(),
+        anomalies.as_ref(),
+        ledger,
+    );
     if !common.quiet {
-        print_summary(summary, sensor);
+        print_summary(summary, sensor, snapshot.as_ref());
     }
     outputs?;
     Ok(if summary.input_errors.is_empty() {
@@ -604,22 +624,27 @@ fn finish(sensor: &Sensor, common: &Common, summary: &RunSummary) -> Result<Exit
 
 /// Writes the inventory and the table, and flushes the events. Fails only
 /// after trying every output, so one broken sink does not lose the others.
-fn write_outputs(sensor: &Sensor, common: &Common, summary: &RunSummary) -> Result<()> {
-    // The snapshot (and the verdicts in it) only when an output shows it.
+fn write_outputs(
+    sensor: &Sensor,
+    common: &Common,
+    summary: &RunSummary,
+    snapshot: Option<&InventorySnapshot>,
+    anomalies: Option<&AnomalyReport>,
+    ledger: &Mutex<trust::Ledger>,
+) -> Result<()> {
     let table = common.shows_table();
-    let snapshot = common
-        .shows_inventory()
-        .then(|| sensor.inventory.snapshot());
     let mut failures = Vec::new();
-    if let Some(events) = &sensor.events
-        && let Err(e) = events.finish()
-    {
-        failures.push(format!("events: {e}"));
+    if let Some(events) = &sensor.events {
+        if let Some(snapshot) = snapshot {
+            tell_trust(events, snapshot, ledger);
+        }
+        if let Err(e) = events.finish() {
+            failures.push(format!("events: {e}"));
+        }
     }
-    if let (Some(path), Some(snapshot)) = (&common.inventory, &snapshot) {
+    if let (Some(path), Some(snapshot)) = (&common.inventory, snapshot) {
         let written = create_output(path).and_then(|mut out| {
-            let anomalies = sensor.monitor.as_ref().and_then(|m| m.report());
-            inventory_json::write(&mut out, snapshot, Some(summary), anomalies.as_ref())?;
+            inventory_json::write(&mut out, snapshot, Some(summary), anomalies)?;
             out.flush()?;
             Ok(())
         });
@@ -628,7 +653,7 @@ fn write_outputs(sensor: &Sensor, common: &Common, summary: &RunSummary) -> Resu
         }
     }
     let to_stdout = |p: &Option<PathBuf>| p.as_deref() == Some(Path::new("-"));
-    if let (true, Some(snapshot)) = (table, &snapshot) {
+    if let (true, Some(snapshot)) = (table, snapshot) {
         // stdout carries the table unless a machine-readable output is there.
         let result = if to_stdout(&common.events) || to_stdout(&common.inventory) {
             table::write(io::stderr().lock(), snapshot, common.table_rows)
@@ -648,8 +673,28 @@ fn write_outputs(sensor: &Sensor, common: &Common, summary: &RunSummary) -> Resu
     }
 }
 
+/// The inventory as it is now, its devices judged (classification, trust).
+fn judged_snapshot(sensor: &Sensor, anomalies: Option<&AnomalyReport>) -> InventorySnapshot {
+    let mut snapshot = sensor.inventory.snapshot();
+    trust::assess(&mut snapshot, anomalies);
+    snapshot
+}
+
+/// A `trust` event for each device whose score is new or changed since
+/// the last time (offline: every device, once, at the end).
+fn tell_trust(events: &EventOutput, snapshot: &InventorySnapshot, ledger: &Mutex<trust::Ledger>) {
+    let mut buffer = EventBuffer::new(Some(events));
+    let mut ledger = ledger
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for change in ledger.changes(snapshot) {
+        buffer.trust(&change);
+    }
+    buffer.flush();
+}
+
 /// The closing summary on stderr.
-fn print_summary(s: &RunSummary, sensor: &Sensor) {
+fn print_summary(s: &RunSummary, sensor: &Sensor, snapshot: Option<&InventorySnapshot>) {
     let secs = s.elapsed_seconds.max(1e-6);
     let stats = &s.counts;
     let mut reasons: Vec<String> = stats
@@ -717,15 +762,7 @@ fn print_summary(s: &RunSummary, sensor: &Sensor) {
         let kinds: Vec<String> = report
             .by_type
             .iter()
-            .map(|(k, n)| {
-                format!(
-                    "{} {n}",
-                    serde_json::to_value(k)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .unwrap_or_default()
-                )
-            })
+            .map(|(k, n)| format!("{} {n}", k.name()))
             .collect();
         eprintln!(
             "  anomalies: {} raised, {} folded, {} reported ({}) in {} incidents",
@@ -735,6 +772,20 @@ fn print_summary(s: &RunSummary, sensor: &Sensor) {
             joined(kinds),
             c.incidents
         );
+    }
+    if let Some(snapshot) = snapshot {
+        let scores: Vec<(u8, String)> = snapshot
+            .devices
+            .iter()
+            .filter_map(|d| Some((d.trust.as_ref()?.score, d.mac.to_string())))
+            .collect();
+        if let Some((lowest, mac)) = scores.iter().min() {
+            eprintln!(
+                "  trust: {} devices, {} below 50, lowest {lowest} ({mac})",
+                scores.len(),
+                scores.iter().filter(|(s, _)| *s < 50).count()
+            );
+        }
     }
     eprintln!(
         "  dropped: {} by the kernel, {} by mirador",
@@ -758,11 +809,20 @@ fn live(args: LiveArgs) -> Result<ExitCode> {
         signal_hook::flag::register(signal, Arc::clone(&stop))
             .context("cannot install the signal handler")?;
     }
+    let ledger = Mutex::default();
     // Stops with the capture, once the outputs are written.
     let _server = start_server(&args.http, || Source::Running(Arc::clone(&sensor)))?;
     let checkpoint = |sensor: &Sensor| {
+        if common.inventory.is_none() && sensor.events.is_none() {
+            return;
+        }
+        let anomalies = sensor.monitor.as_ref().and_then(|m| m.report());
+        let snapshot = judged_snapshot(sensor, anomalies.as_ref());
+        if let Some(events) = &sensor.events {
+            tell_trust(events, &snapshot, &ledger);
+        }
         if let Some(path) = &common.inventory
-            && let Err(e) = write_inventory_atomically(sensor, path)
+            && let Err(e) = write_inventory_atomically(path, &snapshot, anomalies.as_ref())
         {
             eprintln!("mirador: {e:#}");
         }
@@ -803,11 +863,15 @@ fn live(args: LiveArgs) -> Result<ExitCode> {
         dropped_by_mirador: report.dropped,
         input_errors: report.errors.iter().map(ToString::to_string).collect(),
     };
-    finish(&sensor, common, &summary)
+    finish(&sensor, common, &summary, &ledger)
 }
 
 /// Replaces the inventory file in one step, so readers never see half of it.
-fn write_inventory_atomically(sensor: &Sensor, path: &Path) -> Result<()> {
+fn write_inventory_atomically(
+    path: &Path,
+    snapshot: &InventorySnapshot,
+    anomalies: Option<&AnomalyReport>,
+) -> Result<()> {
     if path == Path::new("-") {
         return Ok(());
     }
@@ -815,13 +879,7 @@ fn write_inventory_atomically(sensor: &Sensor, path: &Path) -> Result<()> {
     let mut out = BufWriter::new(
         File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?,
     );
-    let anomalies = sensor.monitor.as_ref().and_then(|m| m.report());
-    inventory_json::write(
-        &mut out,
-        &sensor.inventory.snapshot(),
-        None,
-        anomalies.as_ref(),
-    )?;
+    inventory_json::write(&mut out, snapshot, None, anomalies)?;
     out.flush()?;
     drop(out);
     std::fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))?;

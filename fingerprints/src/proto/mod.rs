@@ -183,6 +183,39 @@ pub fn rfc3339(timestamp: i64) -> String {
     )
 }
 
+/// The Unix timestamp of a date as [`rfc3339`] writes it
+/// (`2024-01-31T12:00:00`), or `None` when it is not one.
+pub fn unix_seconds(text: &str) -> Option<i64> {
+    let number = |range: std::ops::Range<usize>| text.get(range)?.parse::<i64>().ok();
+    let separators = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
+    if text.len() != 19
+        || separators
+            .iter()
+            .any(|&(at, c)| text.as_bytes().get(at) != Some(&c))
+    {
+        return None;
+    }
+    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+    let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    // Days from civil (Howard Hinnant's algorithm), the inverse of `rfc3339`.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hour * 3600 + minute * 60 + second)
+}
+
 /// Why a message could not be parsed; counted per protocol and reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
@@ -343,4 +376,31 @@ pub fn dissectors() -> &'static [Dissector] {
         .concat()
     });
     &ALL
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_read_back_what_rfc3339_writes() {
+        for t in [
+            0,
+            951_782_400,
+            1_234_567_890,
+            -86_400 * 365 * 80,
+            4_102_444_799,
+        ] {
+            assert_eq!(unix_seconds(&rfc3339(t)), Some(t), "{}", rfc3339(t));
+        }
+        for bad in [
+            "",
+            "2024-01-31",
+            "2024-13-01T00:00:00",
+            "2024-01-31 12:00:00",
+            "2024-01-3xT00:00:00",
+        ] {
+            assert_eq!(unix_seconds(bad), None, "{bad}");
+        }
+    }
 }

@@ -52,6 +52,16 @@ pub enum AnomalyKind {
     UnusualFlow,
 }
 
+impl AnomalyKind {
+    /// The name `anomaly.type` gives it: `host_scan`.
+    pub fn name(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
+}
+
 /// Priority bands, from score and criticality.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -69,6 +69,7 @@ pub struct EventBuffer<'o> {
     pub findings: u64,
     pub anomalies: u64,
     pub incidents: u64,
+    pub trust: u64,
 }
 
 const FLUSH_AT: usize = 64 * 1024;
@@ -82,6 +83,7 @@ impl<'o> EventBuffer<'o> {
             findings: 0,
             anomalies: 0,
             incidents: 0,
+            trust: 0,
         }
     }
 
@@ -113,6 +115,20 @@ impl<'o> EventBuffer<'o> {
                 header: Header::of_subject(anomaly.subject, "anomaly", anomaly.first),
                 anomaly: Some(anomaly),
                 incident: None,
+            });
+        }
+    }
+
+    /// Emits a `trust` event: a device's score is new or changed.
+    pub fn trust(&mut self, change: &crate::trust::Change<'_>) {
+        self.trust += 1;
+        if self.output.is_some() {
+            self.push(&TrustEvent {
+                header: Header::of_subject(change.subject, "trust", change.trust.assessed_at),
+                trust: TrustSection {
+                    previous_score: change.previous,
+                    trust: change.trust,
+                },
             });
         }
     }
@@ -255,6 +271,23 @@ struct SubjectEvent<'a> {
     anomaly: Option<&'a Anomaly>,
     #[serde(skip_serializing_if = "Option::is_none")]
     incident: Option<&'a Incident>,
+}
+
+/// A `trust` event: the header names the device as its source.
+#[derive(Serialize)]
+struct TrustEvent<'a> {
+    #[serde(flatten)]
+    header: Header,
+    trust: TrustSection<'a>,
+}
+
+#[derive(Serialize)]
+struct TrustSection<'a> {
+    /// The score last told for the device (absent the first time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous_score: Option<u8>,
+    #[serde(flatten)]
+    trust: &'a crate::trust::Trust,
 }
 
 /// VLAN tags as EVE's `vlan` array, outermost first.

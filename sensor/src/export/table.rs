@@ -22,12 +22,12 @@ pub fn write(
     };
     writeln!(
         out,
-        "MAC                VENDOR                  CATEGORY                ADDRESSES                         PKTS OUT   BYTES OUT  ROLE      PROTOCOLS"
+        "MAC                VENDOR                  CATEGORY                ADDRESSES                         PKTS OUT   BYTES OUT  ROLE      TRUST  PROTOCOLS"
     )?;
     for d in &devices[..shown] {
         writeln!(
             out,
-            "{:<17}  {:<22}  {:<22}  {:<31}  {:>9}  {:>10}  {:<8}  {}",
+            "{:<17}  {:<22}  {:<22}  {:<31}  {:>9}  {:>10}  {:<8}  {:>5}  {}",
             d.mac.to_string(),
             clip(&vendor(d), 22),
             clip(category(d), 22),
@@ -35,6 +35,9 @@ pub fn write(
             d.sent.packets,
             human_bytes(d.sent.bytes),
             role(d),
+            d.trust
+                .as_ref()
+                .map_or_else(|| "-".to_string(), |t| t.score.to_string()),
             d.protocols
                 .iter()
                 .map(|p| p.name())

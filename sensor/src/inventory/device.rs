@@ -283,13 +283,15 @@ pub struct ServicePort {
     pub port: u16,
 }
 
+impl std::fmt::Display for ServicePort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", Protocol::of_ip(self.protocol).name(), self.port)
+    }
+}
+
 impl Serialize for ServicePort {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&format_args!(
-            "{}/{}",
-            Protocol::of_ip(self.protocol).name(),
-            self.port
-        ))
+        s.collect_str(self)
     }
 }
 
@@ -327,6 +329,10 @@ pub struct Device {
     /// Ports it answered on, as `tcp/80`, `udp/53`.
     #[serde(serialize_with = "serialize_remotes")]
     pub server_ports: CappedSet<(IpAddr, ServicePort)>,
+    /// Of those, the ports it answered to clients outside the local
+    /// networks: what is reachable from the Internet.
+    #[serde(serialize_with = "serialize_remotes")]
+    pub exposed_ports: CappedSet<(IpAddr, ServicePort)>,
     #[serde(serialize_with = "serialize_vlans")]
     pub vlans: HashSet<Vlans>,
     /// Why the device is taken for a router (empty: it is not one).
@@ -349,6 +355,9 @@ pub struct Device {
     /// timer as behaviour accrues.
     #[serde(skip)]
     pub classified_at: Option<(u64, Timestamp)>,
+    /// Its trust score, judged when the inventory is read (`trust`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trust: Option<crate::trust::Trust>,
 }
 
 /// Pairs of (local address, value) as the distinct values, sorted.
@@ -393,6 +402,7 @@ impl Device {
             peers: CappedSet::default(),
             peers_overflow: 0,
             server_ports: CappedSet::default(),
+            exposed_ports: CappedSet::default(),
             vlans: HashSet::default(),
             router: RouterEvidenceSet::default(),
             forwarded: HashMap::default(),
@@ -400,6 +410,7 @@ impl Device {
             behaviour: None,
             classification: None,
             classified_at: None,
+            trust: None,
         }
     }
 
@@ -423,6 +434,7 @@ impl Device {
         let own = |ip: &IpAddr| ips.iter().any(|b| b.ip == *ip && b.is_announced());
         self.peers.retain(|(l, _)| own(l));
         self.server_ports.retain(|(l, _)| own(l));
+        self.exposed_ports.retain(|(l, _)| own(l));
     }
 
     pub fn binding(&self, ip: IpAddr) -> Option<&IpBinding> {
@@ -514,6 +526,9 @@ pub struct RemoteHost {
     pub peers: CappedSet<IpAddr>,
     /// What it said about itself (a server's certificate, its banners ...).
     pub evidence: Evidence,
+    /// Its trust score, judged when the inventory is read (`trust`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trust: Option<crate::trust::Trust>,
 }
 
 impl RemoteHost {
@@ -526,6 +541,7 @@ impl RemoteHost {
             flows: 0,
             peers: CappedSet::default(),
             evidence: Evidence::default(),
+            trust: None,
         }
     }
 

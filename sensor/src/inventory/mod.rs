@@ -21,6 +21,7 @@ use serde::Serialize;
 pub use batch::{Claim, EndedFlow, FiledClaim, InventoryBatch, Sighting};
 use device::Unheard;
 pub use device::{CappedSet, Device, Inserted, Protocol, RemoteHost, ServicePort};
+pub use evidence::EvidenceItem;
 use evidence::{Evidence, EvidenceCaps, Statement};
 
 type SharedMap<K, V> = DashMap<K, V, foldhash::fast::RandomState>;
@@ -381,6 +382,10 @@ impl Inventory {
                         };
                         d.server_ports
                             .insert((s.src_ip, port), self.config.max_server_ports);
+                        if !is_local_network(s.dst_ip) {
+                            d.exposed_ports
+                                .insert((s.src_ip, port), self.config.max_server_ports);
+                        }
                     }
                     let forwards = self.uses_address(&mut d, s.src_ip, s.dst_ip, s.ts, opens_flow);
                     drop(d);
