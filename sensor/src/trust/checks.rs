@@ -132,19 +132,25 @@ fn identity(inputs: &Inputs<'_>, out: &mut Vec<(FactorName, Deduction)>) {
 
 fn certificates(inputs: &Inputs<'_>, out: &mut Vec<(FactorName, Deduction)>) {
     use FactorName::Certificates;
-    let now = now_secs(inputs);
-    let after = |test: fn(i64, i64) -> bool| {
-        items(inputs, "tls.notafter", move |v| {
-            seconds(v).is_some_and(|t| test(t, now))
-        })
+    // Validity is judged when the certificate was last presented (what
+    // the evidence proves); the 30 days to come from the assessment time.
+    let presented = |item: &EvidenceItem| {
+        i64::try_from(item.last_seen.0 / Timestamp::NANOS_PER_SEC).unwrap_or(i64::MAX)
     };
+    let dated = |field: &'static str, test: &dyn Fn(i64, &EvidenceItem) -> bool| -> Vec<Proof> {
+        matching(inputs, field, |_| true)
+            .filter(|i| seconds(&i.value).is_some_and(|t| test(t, i)))
+            .map(Proof::of_item)
+            .collect()
+    };
+    let now = now_secs(inputs);
     deduct(
         out,
         Certificates,
         "expired_certificate",
         20,
-        "a certificate it presents has expired",
-        after(|t, now| t < now),
+        "a certificate it presented had expired",
+        dated("tls.notafter", &|t, i| t < presented(i)),
     );
     deduct(
         out,
@@ -152,17 +158,17 @@ fn certificates(inputs: &Inputs<'_>, out: &mut Vec<(FactorName, Deduction)>) {
         "certificate_expiring",
         5,
         "a certificate it presents expires within 30 days",
-        after(|t, now| t >= now && t < now + 30 * DAY),
+        dated("tls.notafter", &|t, i| {
+            t >= presented(i) && t >= now && t < now + 30 * DAY
+        }),
     );
     deduct(
         out,
         Certificates,
         "certificate_not_yet_valid",
         15,
-        "a certificate it presents is not valid yet (or its clock is wrong)",
-        items(inputs, "tls.notbefore", |v| {
-            seconds(v).is_some_and(|t| t > now)
-        }),
+        "a certificate it presented was not valid yet (or its clock is wrong)",
+        dated("tls.notbefore", &|t, i| t > presented(i)),
     );
     deduct(
         out,
@@ -287,9 +293,9 @@ fn protocols(inputs: &Inputs<'_>, out: &mut Vec<(FactorName, Deduction)>) {
         Protocols,
         "obsolete_tls",
         8,
-        "TLS 1.0 or 1.1: deprecated (RFC 8996)",
+        "TLS 1.0 or 1.1, DTLS 1.0: deprecated (RFC 8996)",
         items(inputs, "tls.version", |v| {
-            matches!(text(v), "TLS 1.0" | "TLS 1.1")
+            matches!(text(v), "TLS 1.0" | "TLS 1.1" | "DTLS 1.0" | "DTLS 0.9")
         }),
     );
     deduct(
@@ -300,6 +306,16 @@ fn protocols(inputs: &Inputs<'_>, out: &mut Vec<(FactorName, Deduction)>) {
         "a weak cipher suite was chosen (RC4, DES, 3DES, NULL, EXPORT, anonymous)",
         items(inputs, "tls.cipher_suite", |v| {
             WEAK_CIPHERS.iter().any(|w| text(v).contains(w))
+        }),
+    );
+    deduct(
+        out,
+        Protocols,
+        "no_forward_secrecy",
+        5,
+        "a cipher suite with RSA key exchange was chosen: no forward secrecy (removed in TLS 1.3)",
+        items(inputs, "tls.cipher_suite", |v| {
+            text(v).starts_with("TLS_RSA_WITH_")
         }),
     );
     deduct(

@@ -158,6 +158,7 @@ fn protocol_hygiene() {
     for check in [
         "obsolete_tls",
         "weak_cipher",
+        "no_forward_secrecy",
         "sshv1",
         "snmp_default_community",
         "mqtt_cleartext_credentials",

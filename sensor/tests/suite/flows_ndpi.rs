@@ -18,7 +18,7 @@ struct NdpiFlow {
     counts: Counts,
 }
 
-fn endpoint(text: &str) -> Option<(IpAddr, u16)> {
+pub fn endpoint(text: &str) -> Option<(IpAddr, u16)> {
     let (host, port) = text.rsplit_once(':')?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     Some((host.parse().ok()?, port.parse().ok()?))

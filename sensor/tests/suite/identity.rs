@@ -11,7 +11,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::{analyze, parallel, pcaps, tool};
+use crate::support::{analyze, parallel, pcaps, strings, tool, tshark_rows};
 
 /// A field of an event by dotted path.
 fn at<'v>(event: &'v Value, path: &str) -> Option<&'v Value> {
@@ -295,22 +295,6 @@ fn syn_os_labels_equal_p0f() {
     assert!(agree * 100 >= total * 99, "p0f agreement {agree}/{total}");
 }
 
-/// `tshark -T fields` rows of a capture.
-fn tshark_rows(tshark: &Path, capture: &Path, filter: &str, fields: &[&str]) -> Vec<Vec<String>> {
-    let mut cmd = Command::new(tshark);
-    cmd.arg("-r")
-        .arg(capture)
-        .args(["-Y", filter, "-T", "fields"]);
-    for f in fields {
-        cmd.args(["-e", f]);
-    }
-    let out = cmd.output().expect("tshark runs");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.split('\t').map(str::to_string).collect())
-        .collect()
-}
-
 fn evidence<'v>(device: &'v Value, field: &str) -> Vec<&'v Value> {
     device["evidence"]
         .as_array()
@@ -485,16 +469,6 @@ fn cleartext_credentials_never_reach_the_outputs() {
         leaked.is_empty(),
         "secrets written out (capture: length): {leaked:?}"
     );
-}
-
-/// Every string value in a JSON document.
-fn strings<'v>(value: &'v Value, out: &mut Vec<&'v str>) {
-    match value {
-        Value::String(s) => out.push(s),
-        Value::Array(items) => items.iter().for_each(|v| strings(v, out)),
-        Value::Object(map) => map.values().for_each(|v| strings(v, out)),
-        _ => {}
-    }
 }
 
 /// Captures with TLS or DTLS server certificates: TLS 1.0 to 1.2, IPv6,

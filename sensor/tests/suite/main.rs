@@ -19,4 +19,5 @@ mod merge;
 mod model;
 mod support;
 mod sweep;
+mod trust;
 mod tunnels_zeek;

@@ -256,3 +256,34 @@ pub fn flow_events(run: &Run) -> Vec<Value> {
     events.sort_by_key(|e| e.to_string());
     events
 }
+
+/// `tshark -T fields` rows of a capture.
+pub fn tshark_rows(
+    tshark: &Path,
+    capture: &Path,
+    filter: &str,
+    fields: &[&str],
+) -> Vec<Vec<String>> {
+    let mut cmd = Command::new(tshark);
+    cmd.arg("-r")
+        .arg(capture)
+        .args(["-Y", filter, "-T", "fields"]);
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd.output().expect("tshark runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect()
+}
+
+/// Every string value in a JSON document.
+pub fn strings<'v>(value: &'v Value, out: &mut Vec<&'v str>) {
+    match value {
+        Value::String(s) => out.push(s),
+        Value::Array(items) => items.iter().for_each(|v| strings(v, out)),
+        Value::Object(map) => map.values().for_each(|v| strings(v, out)),
+        _ => {}
+    }
+}

@@ -26,8 +26,13 @@ const MAX_SCAN: usize = 4096;
 const MAX_BANNER: usize = 256;
 const TELNET_PORTS: [u16; 2] = [23, 2323];
 
+/// The server's greeting, or a client that speaks first (its greeting
+/// delayed or missed).
 fn probe_ftp(context: &Context, bytes: &[u8]) -> bool {
-    context.carrier == Carrier::Tcp && context.server_port() == 21 && bytes.starts_with(b"220")
+    context.carrier == Carrier::Tcp
+        && context.server_port() == 21
+        && (bytes.starts_with(b"220")
+            || (context.to_server && (bytes.starts_with(b"USER ") || bytes.starts_with(b"AUTH "))))
 }
 
 fn probe_telnet(context: &Context, _bytes: &[u8]) -> bool {
