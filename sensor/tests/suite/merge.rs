@@ -31,12 +31,15 @@ fn split_pcap(source: &Path, target: &Path, keep: impl Fn(usize) -> bool) {
 /// addresses, evidence) is its own until the verdict and the remote hosts'
 /// behind it after, and when the verdict comes depends on the order the
 /// workers hand their batches over; for the same reason remote hosts'
-/// evidence is left out.
+/// evidence, and the trust judged from it, are left out.
 fn without_flow_ids(entries: &Value) -> Value {
     let mut entries = entries.clone();
     for entry in entries.as_array_mut().into_iter().flatten() {
         let Some(router) = entry.get("router").cloned() else {
-            entry.as_object_mut().map(|o| o.remove("evidence"));
+            entry.as_object_mut().map(|o| {
+                o.remove("evidence");
+                o.remove("trust")
+            });
             continue;
         };
         if router.as_array().is_some_and(|r| !r.is_empty()) {
@@ -55,6 +58,22 @@ fn without_flow_ids(entries: &Value) -> Value {
             for reason in verdict.1["reasons"].as_array_mut().into_iter().flatten() {
                 reason.as_object_mut().map(|o| o.remove("flow_id"));
             }
+        }
+        // And the trust deductions' evidence.
+        let trust = &mut entry["trust"];
+        let proofs = trust["factors"]
+            .as_array_mut()
+            .into_iter()
+            .flatten()
+            .flat_map(|f| f["deductions"].as_array_mut().into_iter().flatten())
+            .flat_map(|d| d["evidence"].as_array_mut().into_iter().flatten());
+        for proof in proofs {
+            proof.as_object_mut().map(|o| o.remove("flow_id"));
+        }
+        for risk in trust["risk_forecast"].as_array_mut().into_iter().flatten() {
+            risk["evidence"]
+                .as_object_mut()
+                .map(|o| o.remove("flow_id"));
         }
     }
     entries
