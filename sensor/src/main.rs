@@ -602,7 +602,9 @@ fn finish(
     let anomalies = sensor.monitor.as_ref().and_then(|m| m.report());
     // The snapshot (and the verdicts and scores in it) only when an output
     // shows it; the summary's trust line reads it too.
-    let snapshot = common.shows_inventory().then(|| judged_snapshot(sensor, anomalies.as_ref()));
+    let snapshot = common
+        .shows_inventory()
+        .then(|| judged_snapshot(sensor, anomalies.as_ref()));
     let outputs = write_outputs(
         sensor,
         common,
