@@ -604,7 +604,7 @@ fn finish(
     // shows it; the summary's trust line reads it too.
     let snapshot = common
         .shows_inventory()
-        .then(|| judged_snapshot(sensor, anomalies.as_ref()));
+        .then(|| sensor.judged_snapshot(anomalies.as_ref()));
     let outputs = write_outputs(
         sensor,
         common,
@@ -676,11 +676,6 @@ fn write_outputs(
 }
 
 /// The inventory as it is now, its devices judged (classification, trust).
-fn judged_snapshot(sensor: &Sensor, anomalies: Option<&AnomalyReport>) -> InventorySnapshot {
-    let mut snapshot = sensor.inventory.snapshot();
-    trust::assess(&mut snapshot, anomalies);
-    snapshot
-}
 
 /// A `trust` event for each device whose score is new or changed since
 /// the last time (offline: every device, once, at the end).
@@ -819,7 +814,7 @@ fn live(args: LiveArgs) -> Result<ExitCode> {
             return;
         }
         let anomalies = sensor.monitor.as_ref().and_then(|m| m.report());
-        let snapshot = judged_snapshot(sensor, anomalies.as_ref());
+        let snapshot = sensor.judged_snapshot(anomalies.as_ref());
         if let Some(events) = &sensor.events {
             tell_trust(events, &snapshot, &ledger);
         }

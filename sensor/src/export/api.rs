@@ -313,6 +313,7 @@ struct DeviceQuery {
     category: Option<String>,
     vendor: Option<String>,
     seen_since: Option<String>,
+    trust_below: Option<u8>,
     limit: Option<usize>,
     offset: Option<usize>,
 }
@@ -336,6 +337,7 @@ async fn devices(
         q.category.as_deref().is_none_or(|c| d.in_category(c))
             && vendor.as_deref().is_none_or(|v| d.made_by(v))
             && since.is_none_or(|t| d.seen_since(t))
+            && q.trust_below.is_none_or(|b| d.trust.is_some_and(|t| t < b))
     });
     // Lists leave out the evidence; a device's own page has it.
     let body = page(

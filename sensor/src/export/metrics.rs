@@ -9,7 +9,10 @@
 use std::collections::BTreeMap;
 
 use prometheus::core::{Collector, GenericCounterVec, GenericGaugeVec};
-use prometheus::{Encoder, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
 use serde_json::Value;
 
 use super::view::View;
@@ -40,6 +43,13 @@ impl Scrape {
         self.register(
             GenericGaugeVec::new(Opts::new(name, help), labels)
                 .unwrap_or_else(|_| unreachable!("constant names and labels are valid")),
+        )
+    }
+
+    fn histogram(&self, name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
+        self.register(
+            Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
+                .unwrap_or_else(|_| unreachable!("constant names and buckets are valid")),
         )
     }
 
@@ -125,8 +135,14 @@ fn inventory(scrape: &Scrape, tables: &Tables, view: &View) {
     for (category, n) in by_category {
         devices.with_label_values(&[category]).set(n);
     }
-    // The trust histogram (mirador_device_trust) comes with the trust
-    // score (issue 6), read from the same device objects.
+    let trust = scrape.histogram(
+        "mirador_device_trust",
+        "Devices by trust score (0 to 100; docs/trust.md).",
+        (1..=10).map(|b| f64::from(b) * 10.0).collect(),
+    );
+    for score in view.devices.iter().filter_map(|d| d.trust) {
+        trust.observe(f64::from(score));
+    }
     let (entries, evictions) = (&tables.entries, &tables.evictions);
     let doc = &view.document;
     entries

@@ -20,6 +20,8 @@ pub struct DeviceEntry {
     vendors: [Option<String>; 2],
     /// Its last frame, nanoseconds since the epoch.
     last_seen: Option<i128>,
+    /// Its trust score (0 to 100).
+    pub trust: Option<u8>,
 }
 
 impl DeviceEntry {
@@ -36,6 +38,9 @@ impl DeviceEntry {
                 label("vendor").map(|v| v.to_lowercase()),
             ],
             last_seen: object["last_seen"].as_str().and_then(parse_time),
+            trust: object["trust"]["score"]
+                .as_u64()
+                .and_then(|s| u8::try_from(s).ok()),
             object,
         }
     }
@@ -102,7 +107,11 @@ impl View {
     pub fn of_sensor(sensor: &Sensor) -> Result<View, String> {
         let document = sensor.telemetry.time(Stage::Snapshot, || {
             let anomalies = sensor.monitor.as_ref().and_then(|m| m.report());
-            inventory_json::to_value(&sensor.inventory.snapshot(), None, anomalies.as_ref())
+            inventory_json::to_value(
+                &sensor.judged_snapshot(anomalies.as_ref()),
+                None,
+                anomalies.as_ref(),
+            )
         });
         View::from_document(document.map_err(|e| e.to_string())?)
     }

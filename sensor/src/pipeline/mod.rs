@@ -10,12 +10,12 @@ mod worker;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::anomaly::Monitor;
+use crate::anomaly::{AnomalyReport, Monitor};
 use crate::capture::{CaptureError, MergedFiles, Packet};
 use crate::export::eve::EventOutput;
 use crate::extract::ExtractConfig;
 use crate::flow::{FlowConfig, Shares};
-use crate::inventory::Inventory;
+use crate::inventory::{Inventory, InventorySnapshot};
 use dispatch::{Batch, Dispatcher, WhenFull};
 use fingerprints::proto::Knowledge;
 use telemetry::Telemetry;
@@ -86,6 +86,14 @@ impl Sensor {
             events: None,
             telemetry: Telemetry::default(),
         }
+    }
+
+    /// A copy of the inventory, each device and host judged for trust
+    /// against `anomalies` (the monitor's report, when there is one).
+    pub fn judged_snapshot(&self, anomalies: Option<&AnomalyReport>) -> InventorySnapshot {
+        let mut snapshot = self.inventory.snapshot();
+        crate::trust::assess(&mut snapshot, anomalies);
+        snapshot
     }
 
     /// Worker `id` of this sensor's workers.

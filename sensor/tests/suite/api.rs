@@ -273,6 +273,30 @@ fn metrics_of_a_replay_pass_promtool_and_count_what_the_capture_holds() {
         served.devices().len() as f64
     );
 
+    // Trust: the histogram counts every device, under each bound those
+    // the inventory scores at most that.
+    let scores: Vec<u64> = served
+        .devices()
+        .iter()
+        .filter_map(|d| d["trust"]["score"].as_u64())
+        .collect();
+    assert_eq!(scores.len(), served.devices().len());
+    assert_eq!(
+        sum(&m, "mirador_device_trust_count", &[]),
+        scores.len() as f64
+    );
+    for bound in [50, 90, 100] {
+        assert_eq!(
+            sum(
+                &m,
+                "mirador_device_trust_bucket",
+                &[("le", &bound.to_string())]
+            ),
+            scores.iter().filter(|s| **s <= bound).count() as f64,
+            "le {bound}"
+        );
+    }
+
     // Anomalies by type and severity: those the inventory lists.
     let anomalies = served.inventory["anomalies"]["anomalies"]
         .as_array()
@@ -388,6 +412,15 @@ fn the_api_serves_the_inventory_filtered_and_in_pages() {
     assert!(!recent.is_empty() && recent.len() < all.len());
     assert_eq!(served.macs("seen_since=2015-01-01T00:00:00Z").1, recent);
     assert_eq!(served.macs("seen_since=2015-01-01").1, recent);
+    // Trust: under 95 (cleartext OT protocols and exposed services cost
+    // the field devices trust), as the inventory scores them.
+    let distrusted =
+        served.inventory_macs(|d| d["trust"]["score"].as_u64().is_some_and(|t| t < 95));
+    assert!(
+        !distrusted.is_empty() && distrusted.len() < all.len(),
+        "{distrusted:?}"
+    );
+    assert_eq!(served.macs("trust_below=95&limit=1000").1, distrusted);
     let (total, both) = served.macs("category=ot&vendor=siemens&limit=2");
     let expected: Vec<&String> = ot.iter().filter(|m| siemens.contains(m)).collect();
     assert_eq!(total as usize, expected.len());
