@@ -675,8 +675,6 @@ fn write_outputs(
     }
 }
 
-/// The inventory as it is now, its devices judged (classification, trust).
-
 /// A `trust` event for each device whose score is new or changed since
 /// the last time (offline: every device, once, at the end).
 fn tell_trust(events: &EventOutput, snapshot: &InventorySnapshot, ledger: &Mutex<trust::Ledger>) {
