@@ -6,7 +6,7 @@
 //! and hashed to be looked up among vendor defaults, then dropped. The user
 //! name is an identity and is kept, unless it is the password too.
 
-use super::{About, Finding, Knowledge};
+use super::{About, Finding, Knowledge, ParseError};
 use crate::credentials::DefaultCredential;
 
 /// Longest user name kept.
@@ -131,6 +131,25 @@ pub fn attempt<'a>(mechanism: &'static str, user: &'a [u8], password: &'a [u8]) 
         user_known: true,
         password: Some(password),
         anonymous: false,
+    }
+}
+
+/// How far into a mail protocol's stream (POP3, IMAP) its greeting and
+/// login are looked for.
+pub const MAX_SCAN: usize = 4096;
+
+/// A greeting's first line; `None` while it may still come (more bytes
+/// can arrive and the scan limit is not reached).
+pub fn greeting_line<'a>(
+    bytes: &'a [u8],
+    last: bool,
+    what: &'static str,
+) -> Result<Option<&'a [u8]>, ParseError> {
+    let (mut lines, _) = lines(bytes.get(..MAX_SCAN).unwrap_or(bytes));
+    match lines.next() {
+        Some(line) => Ok(Some(line)),
+        None if last || bytes.len() >= MAX_SCAN => Err(ParseError::Truncated(what)),
+        None => Ok(None),
     }
 }
 

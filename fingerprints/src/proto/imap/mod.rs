@@ -12,8 +12,6 @@ pub const DISSECTORS: &[Dissector] = &[Dissector {
     parse: Parse::Stream(parse),
 }];
 
-/// Bytes read from either direction.
-const MAX_SCAN: usize = 4096;
 /// Longest greeting kept.
 const MAX_BANNER: usize = 256;
 
@@ -39,13 +37,8 @@ fn parse(
 
 /// The greeting's text after its response code (`[CAPABILITY ...]`).
 fn greeting(bytes: &[u8], last: bool, out: &mut Vec<Finding>) -> Result<Progress, ParseError> {
-    let (mut lines, _) = login::lines(bytes.get(..MAX_SCAN).unwrap_or(bytes));
-    let Some(line) = lines.next() else {
-        return if last || bytes.len() >= MAX_SCAN {
-            Err(ParseError::Truncated("imap greeting"))
-        } else {
-            Ok(Progress::NeedMore)
-        };
+    let Some(line) = login::greeting_line(bytes, last, "imap greeting")? else {
+        return Ok(Progress::NeedMore);
     };
     let text = line
         .strip_prefix(b"* OK")
@@ -106,7 +99,7 @@ fn client(
     last: bool,
     out: &mut Vec<Finding>,
 ) -> Result<Progress, ParseError> {
-    let (lines, _) = login::lines(bytes.get(..MAX_SCAN).unwrap_or(bytes));
+    let (lines, _) = login::lines(bytes.get(..login::MAX_SCAN).unwrap_or(bytes));
     let mut lines = lines.peekable();
     let mut attempts = Attempts::new(knowledge);
     let mut done = false;
@@ -141,7 +134,7 @@ fn client(
             break;
         }
     }
-    if !done && !last && bytes.len() < MAX_SCAN {
+    if !done && !last && bytes.len() < login::MAX_SCAN {
         return Ok(Progress::NeedMore);
     }
     out.extend(attempts.finding("imap"));
