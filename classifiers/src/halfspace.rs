@@ -131,6 +131,17 @@ struct Node {
 /// A node stored as a tuple: persisted trees hold thousands of nodes.
 type NodeFields = (f32, u16, u32, u16, u16);
 
+impl Node {
+    /// The paper's r·2^k when a point's walk at `level` stops here: the
+    /// reference mass is at most `limit`, or the node is a leaf or at the
+    /// depth; None when the walk goes on.
+    fn mass_at(&self, level: usize, depth: usize, limit: f64) -> Option<f64> {
+        let r = f64::from(self.reference);
+        // Exact: integers times powers of two, far below 2^53.
+        (r <= limit || self.children == 0 || level == depth).then(|| r * f64::from(1u32 << level))
+    }
+}
+
 impl From<NodeFields> for Node {
     fn from((split, dim, children, reference, latest): NodeFields) -> Node {
         Node {
@@ -553,10 +564,8 @@ impl HalfSpaceTrees {
                         continue;
                     }
                     let node = tree.nodes[*at];
-                    let r = f64::from(node.reference);
-                    if r <= limit || node.children == 0 || level == depth {
-                        // Exact: integers times powers of two, far below 2^53.
-                        total += r * f64::from(1u32 << level);
+                    if let Some(mass) = node.mass_at(level, depth, limit) {
+                        total += mass;
                         *done = true;
                     } else {
                         let right = value(node.dim as usize) >= f64::from(node.split);
@@ -668,12 +677,11 @@ fn descend(
             .zip(&mut scored)
         {
             let node = &mut tree.nodes[*at as usize];
-            if !*scored {
-                let r = f64::from(node.reference);
-                if limit.is_some_and(|l| r <= l) || node.children == 0 || level == depth {
-                    mass += r * f64::from(1u32 << level);
-                    *scored = true;
-                }
+            if let Some(limit) = limit.filter(|_| !*scored)
+                && let Some(m) = node.mass_at(level, depth, limit)
+            {
+                mass += m;
+                *scored = true;
             }
             if reference {
                 node.reference += 1;

@@ -92,6 +92,26 @@ impl<'k> Attempts<'k> {
         self.total == 0
     }
 
+    /// A SASL PLAIN login (RFC 4616, POP3 `AUTH`, IMAP `AUTHENTICATE`):
+    /// its base64 message is the command's initial response, else the
+    /// client's next line.
+    pub fn push_plain<'l>(
+        &mut self,
+        initial: &'l [u8],
+        next_line: impl FnOnce() -> Option<&'l [u8]>,
+    ) {
+        let message = if initial.is_empty() {
+            next_line()
+        } else {
+            Some(initial)
+        };
+        if let Some(plain) = message.and_then(base64)
+            && let Some((user, password)) = sasl_plain(&plain)
+        {
+            self.push(attempt("plain", user, password));
+        }
+    }
+
     /// The `login` finding of `protocol`: about both ends, since the account
     /// is the server's and the client is the one that sent it in clear. It
     /// describes the first attempt with a vendor default credential, else

@@ -117,16 +117,7 @@ fn client(
         } else if is(b"AUTHENTICATE") {
             let (mechanism, initial) = login::command(arguments);
             if mechanism.eq_ignore_ascii_case(b"PLAIN") {
-                let message = if initial.is_empty() {
-                    lines.next()
-                } else {
-                    Some(initial)
-                };
-                if let Some(plain) = message.and_then(login::base64)
-                    && let Some((user, password)) = login::sasl_plain(&plain)
-                {
-                    attempts.push(login::attempt("plain", user, password));
-                }
+                attempts.push_plain(initial, || lines.next());
             }
         } else if is(b"STARTTLS") || !attempts.is_empty() {
             // TLS from here on, or the session has begun.

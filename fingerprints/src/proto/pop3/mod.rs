@@ -90,16 +90,7 @@ fn client(
         } else if is(b"AUTH") {
             let (mechanism, initial) = login::command(argument);
             if mechanism.eq_ignore_ascii_case(b"PLAIN") {
-                let message = if initial.is_empty() {
-                    lines.next()
-                } else {
-                    Some(initial)
-                };
-                if let Some(plain) = message.and_then(login::base64)
-                    && let Some((name, password)) = login::sasl_plain(&plain)
-                {
-                    attempts.push(login::attempt("plain", name, password));
-                }
+                attempts.push_plain(initial, || lines.next());
             } else if mechanism.eq_ignore_ascii_case(b"LOGIN") {
                 let name = lines.next().and_then(login::base64);
                 let password = lines.next().and_then(login::base64);
