@@ -14,6 +14,27 @@ use pcap_parser::{Linktype, PcapBlockOwned, PcapError};
 use crate::MacAddr;
 use crate::proto::{Carrier, Context, Finding, Knowledge, ParseError, Progress, StreamParser};
 
+/// What the parsers know, with the built-in default credentials (the
+/// login parsers' tests).
+pub fn knowledge_with_default_credentials() -> Knowledge {
+    Knowledge {
+        default_credentials: crate::DefaultCredentials::builtin(),
+        ..Knowledge::default()
+    }
+}
+
+/// A TCP client's side of a connection to `server_port`.
+pub fn tcp_client(server_port: u16) -> Context {
+    Context {
+        carrier: Carrier::Tcp,
+        src_port: 40000,
+        dst_port: server_port,
+        to_server: true,
+        src_mac: None,
+        dst_mac: None,
+    }
+}
+
 /// A capture under the workspace's `pcaps/`.
 pub fn capture(relative: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

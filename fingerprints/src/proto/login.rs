@@ -241,15 +241,8 @@ pub fn sasl_plain(message: &[u8]) -> Option<(&[u8], &[u8])> {
 mod tests {
     use super::*;
 
-    fn knowledge() -> Knowledge {
-        Knowledge {
-            default_credentials: crate::DefaultCredentials::builtin(),
-            ..Knowledge::default()
-        }
-    }
-
     fn one(a: Attempt<'_>) -> Finding {
-        let k = knowledge();
+        let k = crate::testing::knowledge_with_default_credentials();
         let mut attempts = Attempts::new(&k);
         attempts.push(a);
         attempts.finding("ftp").unwrap()
@@ -293,7 +286,7 @@ mod tests {
 
     #[test]
     fn the_default_attempt_of_a_brute_force_is_reported_and_all_are_counted() {
-        let k = knowledge();
+        let k = crate::testing::knowledge_with_default_credentials();
         let mut attempts = Attempts::new(&k);
         for p in [&b"1"[..], b"2", b"7ujMko0admin", b"4"] {
             attempts.push(attempt("user_pass", b"admin", p));

@@ -10,13 +10,6 @@ fn run(
     Ok(out)
 }
 
-fn knowledge() -> Knowledge {
-    Knowledge {
-        default_credentials: crate::DefaultCredentials::builtin(),
-        ..Knowledge::default()
-    }
-}
-
 /// The serialised fields of every finding, to look for secrets in.
 fn written(out: &[Finding]) -> String {
     out.iter()
@@ -91,7 +84,7 @@ fn telnet_login_is_read_from_the_conversation_without_the_password() {
     };
     let (client, server) = (side(true), side(false));
     let mut out = Vec::new();
-    let k = knowledge();
+    let k = crate::testing::knowledge_with_default_credentials();
     assert_eq!(
         parse_telnet(
             &k,
@@ -128,15 +121,8 @@ fn telnet_login_is_read_from_the_conversation_without_the_password() {
 
 #[test]
 fn telnet_prompts_pair_with_typed_lines() {
-    let client = Context {
-        carrier: Carrier::Tcp,
-        src_port: 40000,
-        dst_port: 23,
-        to_server: true,
-        src_mac: None,
-        dst_mac: None,
-    };
-    let k = knowledge();
+    let client = crate::testing::tcp_client(23);
+    let k = crate::testing::knowledge_with_default_credentials();
     let mut out = Vec::new();
     // Character mode: the server echoes the name, not the password; a
     // backspace edits the line; the first try fails.
@@ -177,7 +163,7 @@ fn telnet_prompts_pair_with_typed_lines() {
 /// passwords 1, 2, 3 ... in one connection.
 #[test]
 fn ftp_logins_are_read_without_the_password() {
-    let k = knowledge();
+    let k = crate::testing::knowledge_with_default_credentials();
     for (capture, user, attempts, secret) in [
         (
             "zeek/ftp/ftp-password-pass-command.pcap",
@@ -215,15 +201,8 @@ fn ftp_logins_are_read_without_the_password() {
 
 #[test]
 fn ftp_anonymous_and_tls_logins() {
-    let client = Context {
-        carrier: Carrier::Tcp,
-        src_port: 40000,
-        dst_port: 21,
-        to_server: true,
-        src_mac: None,
-        dst_mac: None,
-    };
-    let k = knowledge();
+    let client = crate::testing::tcp_client(21);
+    let k = crate::testing::knowledge_with_default_credentials();
     let mut out = Vec::new();
     parse_ftp(
         &k,

@@ -472,10 +472,7 @@ mod tests {
             src_mac: None,
             dst_mac: None,
         };
-        let k = Knowledge {
-            default_credentials: crate::DefaultCredentials::builtin(),
-            ..Knowledge::default()
-        };
+        let k = crate::testing::knowledge_with_default_credentials();
         let head = b"POST /login HTTP/1.1\r\nHost: cam\r\nContent-Type: application/x-WWW-form-urlencoded\r\nContent-Length: 31\r\n\r\n";
         let mut out = Vec::new();
         assert_eq!(

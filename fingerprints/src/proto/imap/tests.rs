@@ -1,29 +1,11 @@
 use super::*;
 use crate::testing::messages;
 
-fn knowledge() -> Knowledge {
-    Knowledge {
-        default_credentials: crate::DefaultCredentials::builtin(),
-        ..Knowledge::default()
-    }
-}
-
-fn client() -> Context {
-    Context {
-        carrier: Carrier::Tcp,
-        src_port: 40000,
-        dst_port: 143,
-        to_server: true,
-        src_mac: None,
-        dst_mac: None,
-    }
-}
-
 /// `ndpi/imap.pcap`: tshark's `imap.request` shows `C00001 LOGIN samir
 /// pfres`; the greeting is Dovecot's.
 #[test]
 fn imap_login_and_greeting_from_the_capture() {
-    let k = knowledge();
+    let k = crate::testing::knowledge_with_default_credentials();
     let mut out = Vec::new();
     for m in messages("ndpi/imap.pcap") {
         if m.context.carrier == Carrier::Tcp && m.context.server_port() == 143 {
@@ -46,11 +28,11 @@ fn imap_login_and_greeting_from_the_capture() {
 
 #[test]
 fn imap_quoted_literal_and_sasl_logins() {
-    let k = knowledge();
+    let k = crate::testing::knowledge_with_default_credentials();
     let mut out = Vec::new();
     parse(
         &k,
-        &client(),
+        &crate::testing::tcp_client(143),
         b"a1 LOGIN \"ad\\\"min\" {6}\r\nhunter\r\na2 SELECT INBOX\r\n",
         false,
         &mut out,
@@ -61,7 +43,7 @@ fn imap_quoted_literal_and_sasl_logins() {
     // AUTHENTICATE PLAIN with the response on the next line: \0root\0vizxv.
     parse(
         &k,
-        &client(),
+        &crate::testing::tcp_client(143),
         b"a1 AUTHENTICATE PLAIN\r\nAHJvb3QAdml6eHY=\r\na2 LIST\r\n",
         false,
         &mut out,
@@ -75,7 +57,13 @@ fn imap_quoted_literal_and_sasl_logins() {
     // STARTTLS first: nothing.
     let mut out = Vec::new();
     assert_eq!(
-        parse(&k, &client(), b"a1 STARTTLS\r\n\x16\x03", false, &mut out),
+        parse(
+            &k,
+            &crate::testing::tcp_client(143),
+            b"a1 STARTTLS\r\n\x16\x03",
+            false,
+            &mut out
+        ),
         Ok(Progress::Done)
     );
     assert!(out.is_empty());
@@ -87,12 +75,18 @@ fn imap_quoted_literal_and_sasl_logins() {
         b"* OK",
         b"\r\n",
     ] {
-        let _ = parse(&k, &client(), bytes, true, &mut Vec::new());
+        let _ = parse(
+            &k,
+            &crate::testing::tcp_client(143),
+            bytes,
+            true,
+            &mut Vec::new(),
+        );
         let server = Context {
             to_server: false,
             src_port: 143,
             dst_port: 40000,
-            ..client()
+            ..crate::testing::tcp_client(143)
         };
         let _ = parse(&k, &server, bytes, true, &mut Vec::new());
     }

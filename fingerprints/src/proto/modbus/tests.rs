@@ -143,14 +143,7 @@ fn read_device_identification_answer() {
 
 #[test]
 fn garbage_is_an_error() {
-    let ctx = Context {
-        carrier: Carrier::Tcp,
-        src_port: 40000,
-        dst_port: PORT,
-        to_server: true,
-        src_mac: None,
-        dst_mac: None,
-    };
+    let ctx = crate::testing::tcp_client(PORT);
     let mut out = Vec::new();
     assert!(
         parse_stream(

@@ -1,31 +1,13 @@
 use super::*;
 use crate::testing::messages;
 
-fn knowledge() -> Knowledge {
-    Knowledge {
-        default_credentials: crate::DefaultCredentials::builtin(),
-        ..Knowledge::default()
-    }
-}
-
-fn client() -> Context {
-    Context {
-        carrier: Carrier::Tcp,
-        src_port: 40000,
-        dst_port: 110,
-        to_server: true,
-        src_mac: None,
-        dst_mac: None,
-    }
-}
-
 /// `ndpi/pop3.pcap` (tshark's `pop.request`): one connection sends `user
 /// cicciopernacchio@mail.com` and `pass pippozzo`; three send `AUTH PLAIN`
 /// with the base64 of `digitalinvestigator@networksims.com` and `napier` or
 /// `napier123`; two only ask for capabilities.
 #[test]
 fn pop3_logins_from_the_capture() {
-    let k = knowledge();
+    let k = crate::testing::knowledge_with_default_credentials();
     let mut out = Vec::new();
     for m in messages("ndpi/pop3.pcap") {
         if m.context.carrier == Carrier::Tcp && m.context.server_port() == 110 {
@@ -57,11 +39,11 @@ fn pop3_logins_from_the_capture() {
 
 #[test]
 fn pop3_apop_sasl_and_stls() {
-    let k = knowledge();
+    let k = crate::testing::knowledge_with_default_credentials();
     let mut out = Vec::new();
     parse(
         &k,
-        &client(),
+        &crate::testing::tcp_client(110),
         b"APOP mrose c4c9334bac560ecc979e58001b3e22fb\r\nSTAT\r\n",
         false,
         &mut out,
@@ -74,7 +56,7 @@ fn pop3_apop_sasl_and_stls() {
     let mut out = Vec::new();
     parse(
         &k,
-        &client(),
+        &crate::testing::tcp_client(110),
         b"AUTH LOGIN\r\nYWRtaW4=\r\nYWRtaW4=\r\nSTAT\r\n",
         false,
         &mut out,
@@ -85,7 +67,13 @@ fn pop3_apop_sasl_and_stls() {
     assert_eq!(out[0].get("login.default_credential"), Some(&true.into()));
     let mut out = Vec::new();
     assert_eq!(
-        parse(&k, &client(), b"CAPA\r\nSTLS\r\n\x16\x03", false, &mut out),
+        parse(
+            &k,
+            &crate::testing::tcp_client(110),
+            b"CAPA\r\nSTLS\r\n\x16\x03",
+            false,
+            &mut out
+        ),
         Ok(Progress::Done)
     );
     assert!(out.is_empty());
@@ -94,7 +82,7 @@ fn pop3_apop_sasl_and_stls() {
         to_server: false,
         src_port: 110,
         dst_port: 40000,
-        ..client()
+        ..crate::testing::tcp_client(110)
     };
     let mut out = Vec::new();
     parse(
@@ -112,7 +100,13 @@ fn pop3_apop_sasl_and_stls() {
         b"+OK",
         b"PASS",
     ] {
-        let _ = parse(&k, &client(), bytes, true, &mut Vec::new());
+        let _ = parse(
+            &k,
+            &crate::testing::tcp_client(110),
+            bytes,
+            true,
+            &mut Vec::new(),
+        );
         let _ = parse(&k, &server, bytes, true, &mut Vec::new());
     }
 }
