@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::AnomalyConfig;
 use super::record::Contact;
-use super::report::{AnomalyKind, Proof, Raised, Subject};
+use super::report::{AnomalyKind, Proof, Raised, Subject, transport};
 use super::table::Table;
 use crate::capture::Timestamp;
 use crate::inventory::{CappedSet, Inserted};
@@ -559,14 +559,6 @@ impl DeviceDetector {
                 );
             }
         }
-    }
-}
-
-fn transport(protocol: u8) -> &'static str {
-    match protocol {
-        6 => "tcp",
-        17 => "udp",
-        _ => "ip",
     }
 }
 

@@ -243,3 +243,12 @@ impl Raised {
         self
     }
 }
+
+/// A transport's name in explanations and `about` fields.
+pub fn transport(protocol: u8) -> &'static str {
+    match protocol {
+        6 => "tcp",
+        17 => "udp",
+        _ => "ip",
+    }
+}

@@ -22,7 +22,7 @@ use fingerprints::MacAddr;
 use ndarray::ArrayView1;
 
 use super::config::AnomalyConfig;
-use super::report::{AnomalyKind, Proof, Raised, Subject};
+use super::report::{AnomalyKind, Proof, Raised, Subject, transport};
 use super::table::Table;
 use crate::capture::Timestamp;
 use crate::inventory::EndedFlow;
@@ -190,11 +190,7 @@ impl UnusualFlowDetector {
             return;
         }
         self.raised.touch(key, e.ended);
-        let transport = match f.transport {
-            6 => "tcp",
-            17 => "udp",
-            _ => "ip",
-        };
+        let transport = transport(f.transport);
         let role = if f.as_client { "to" } else { "on its own" };
         let reasons: Vec<String> = blame
             .iter()
